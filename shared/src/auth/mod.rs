@@ -1,0 +1,16 @@
+//! Who is calling and how they prove it: access tokens (jwt.rs), passwords
+//! (password.rs), refresh tokens (refresh.rs) and the `Caller` extractor (caller.rs)
+//! that turns an `Authorization: Bearer` header into a checked identity.
+
+mod caller;
+pub mod jwt;
+pub mod password;
+pub mod refresh;
+
+pub use caller::{Caller, Role};
+pub use jwt::JwtKeys;
+
+/// SHA-256, for values the database must match but never hold in the clear.
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref().to_vec()
+}

@@ -1,0 +1,154 @@
+//! Settings, read once per cold start. Everything has a documented default except the
+//! two secrets (README, "Configuration"). The secrets come from `DATABASE_URL` and
+//! `JWT_SECRET`; `Settings::load` is the seam where the Lambda build resolves them from
+//! Secrets Manager instead, so nothing downstream knows where they came from.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A value that must never reach a log line or a `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration error: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// HS256 keys shorter than this are guessable offline from any one token.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: Secret,
+    /// Extra PEM root certificate(s) to trust for the database, beside the Mozilla roots
+    /// (a private CA, or the local test CA).
+    pub database_ca_file: Option<String>,
+    pub jwt_secret: Secret,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Connections per process. On Lambda an instance serves one request at a time, so 1-2
+    /// is right; more only wastes Neon pooler slots. The local server raises it.
+    pub db_pool_size: usize,
+    /// Bound on opening a connection and on waiting for a free one.
+    pub db_connect_timeout: Duration,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Builds settings from any key lookup (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required =
+            |key: &str| get(key).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError(format!("{key} is not set")));
+        let text = |key: &str, default: &str| get(key).filter(|v| !v.is_empty()).unwrap_or_else(|| default.into());
+        let number = |key: &str, default: u64| -> Result<u64, ConfigError> {
+            match get(key).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError(format!("{key} must be a positive whole number, got {v:?}"))),
+            }
+        };
+
+        let jwt_secret = required("JWT_SECRET")?;
+        if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError(format!("JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes")));
+        }
+        Ok(Settings {
+            database_url: Secret::new(required("DATABASE_URL")?),
+            database_ca_file: get("DATABASE_CA_FILE").filter(|v| !v.is_empty()),
+            jwt_secret: Secret::new(jwt_secret),
+            jwt_issuer: text("JWT_ISSUER", "healthcare-api"),
+            jwt_audience: text("JWT_AUDIENCE", "healthcare-api"),
+            access_token_ttl: Duration::from_secs(number("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?),
+            refresh_token_ttl: Duration::from_secs(number("REFRESH_TOKEN_TTL_DAYS", 30)? * 24 * 3600),
+            db_pool_size: number("DB_POOL_SIZE", 2)? as usize,
+            db_connect_timeout: Duration::from_millis(number("DB_CONNECT_TIMEOUT_MS", 3000)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn defaults_apply_when_only_secrets_are_set() {
+        let s = Settings::from_lookup(lookup(&[("DATABASE_URL", "postgres://x/y"), ("JWT_SECRET", SECRET)])).unwrap();
+        assert_eq!(s.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(s.refresh_token_ttl, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(s.db_pool_size, 2);
+        assert_eq!(s.jwt_issuer, "healthcare-api");
+    }
+
+    #[test]
+    fn short_jwt_secret_is_refused() {
+        let err =
+            Settings::from_lookup(lookup(&[("DATABASE_URL", "postgres://x/y"), ("JWT_SECRET", "short")])).unwrap_err();
+        assert!(err.0.contains("at least 32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn missing_database_url_is_named() {
+        let err = Settings::from_lookup(lookup(&[("JWT_SECRET", SECRET)])).unwrap_err();
+        assert!(err.0.contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn bad_numbers_are_refused_not_defaulted() {
+        for bad in ["0", "-5", "ten"] {
+            let err = Settings::from_lookup(lookup(&[
+                ("DATABASE_URL", "postgres://x/y"),
+                ("JWT_SECRET", SECRET),
+                ("DB_POOL_SIZE", bad),
+            ]))
+            .unwrap_err();
+            assert!(err.0.contains("DB_POOL_SIZE"), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::from_lookup(lookup(&[("DATABASE_URL", "postgres://u:hunter2@h/d"), ("JWT_SECRET", SECRET)]))
+            .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains(SECRET), "{printed}");
+    }
+}

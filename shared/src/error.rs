@@ -1,0 +1,256 @@
+//! `ApiError`: every way a request can fail, and the one place each becomes an HTTP
+//! status plus envelope. Handlers return `Result<_, ApiError>`; database and pool errors
+//! are classified here (`From` impls) so no handler decides a status code for them.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tokio_postgres::error::SqlState;
+
+use crate::envelope::{Status, envelope_response};
+use crate::http::current_request_id;
+
+/// One field at fault, as listed in `data.errors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+type Message = Cow<'static, str>;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// Required fields absent (400 `missing`).
+    Missing(Vec<FieldError>),
+    /// Malformed or failing input (400 `invalid`).
+    Invalid {
+        message: Message,
+        errors: Vec<FieldError>,
+    },
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unauthorized(Message),
+    Forbidden(Message),
+    NotFound(Message),
+    /// 409: a uniqueness rule or a business rule (last admin) refused the change.
+    Conflict {
+        message: Message,
+        errors: Vec<FieldError>,
+    },
+    /// 412: `If-Match` named a version that is no longer current.
+    PreconditionFailed,
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    /// 503: the database is unreachable or gave up (timeout, restart, pooler limit).
+    Unavailable,
+    /// 500: a bug or an unclassified failure. The cause is logged, never returned.
+    Internal(String),
+}
+
+/// Seconds a client should wait before retrying after a 503.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
+impl ApiError {
+    pub fn invalid(message: impl Into<Message>) -> Self {
+        ApiError::Invalid { message: message.into(), errors: Vec::new() }
+    }
+
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            message: "The request has an invalid field.".into(),
+            errors: vec![FieldError::new(field, message)],
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    fn parts(&self) -> (StatusCode, Status, Message) {
+        use ApiError::*;
+        match self {
+            Missing(_) => (StatusCode::BAD_REQUEST, Status::Missing, "Required fields are missing.".into()),
+            Invalid { message, .. } => (StatusCode::BAD_REQUEST, Status::Invalid, message.clone()),
+            MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, Status::Invalid, "This method is not allowed on this path.".into())
+            }
+            PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, Status::Invalid, "The request body is larger than 64 KiB.".into())
+            }
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Status::Invalid,
+                "The request body must be sent as Content-Type: application/json.".into(),
+            ),
+            Unauthorized(m) => (StatusCode::UNAUTHORIZED, Status::Unauthorized, m.clone()),
+            Forbidden(m) => (StatusCode::FORBIDDEN, Status::Forbidden, m.clone()),
+            NotFound(m) => (StatusCode::NOT_FOUND, Status::NotFound, m.clone()),
+            Conflict { message, .. } => (StatusCode::CONFLICT, Status::Conflict, message.clone()),
+            PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                Status::Conflict,
+                "The record has changed since the version named in If-Match.".into(),
+            ),
+            RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Status::RateLimited,
+                "Too many failed attempts; try again later.".into(),
+            ),
+            Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Status::Failed,
+                "The database is unavailable; try again shortly.".into(),
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Status::Unknown,
+                format!(
+                    "An unexpected error occurred; quote request id {} when reporting it.",
+                    current_request_id().unwrap_or_else(|| "unknown".into())
+                )
+                .into(),
+            ),
+        }
+    }
+
+    fn field_errors(&self) -> Option<&[FieldError]> {
+        match self {
+            ApiError::Missing(errors) => Some(errors),
+            ApiError::Invalid { errors, .. } | ApiError::Conflict { errors, .. } if !errors.is_empty() => Some(errors),
+            _ => None,
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Internal(cause) => write!(f, "internal error: {cause}"),
+            other => write!(f, "{}", other.parts().2),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "request failed"),
+            ApiError::Unavailable => tracing::warn!("database unavailable"),
+            _ => {}
+        }
+        let (status, envelope_status, message) = self.parts();
+        let data = match self.field_errors() {
+            Some(errors) => serde_json::json!({ "errors": errors }),
+            None => serde_json::Value::Null,
+        };
+        let mut response = envelope_response(status, envelope_status, &message, &data);
+        if let Some(secs) = self.retry_after_secs() {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// Unique constraints a client can trip, with the field and wording it should see.
+/// Every constraint in `migrations/` that guards client input belongs here.
+const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
+    ("users_email_key", "email", "is already registered"),
+    ("doctors_license_number_key", "license_number", "is already used by another doctor"),
+    ("mappings_patient_doctor_key", "doctor_id", "is already assigned to this patient"),
+];
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        if is_connection_lost(&err) {
+            return ApiError::Unavailable;
+        }
+        let Some(db) = err.as_db_error() else {
+            return ApiError::internal(err);
+        };
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION {
+            let known = db.constraint().and_then(|name| UNIQUE_CONSTRAINTS.iter().find(|(c, _, _)| *c == name));
+            let errors = known.map(|(_, field, msg)| vec![FieldError::new(*field, *msg)]).unwrap_or_default();
+            return ApiError::Conflict { message: "A record with these details already exists.".into(), errors };
+        }
+        if *code == SqlState::FOREIGN_KEY_VIOLATION {
+            return ApiError::NotFound("A referenced record does not exist.".into());
+        }
+        // Class 22 (data exception) and check violations mean input slipped past
+        // validation; still the client's input, so 4xx, but logged as a validation gap.
+        if code.code().starts_with("22") || *code == SqlState::CHECK_VIOLATION || *code == SqlState::NOT_NULL_VIOLATION
+        {
+            tracing::warn!(sqlstate = code.code(), "database refused a value that validation let through");
+            return ApiError::invalid("A value in the request is out of range.");
+        }
+        if is_transient(code) {
+            return ApiError::Unavailable;
+        }
+        ApiError::internal(err)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        use deadpool_postgres::PoolError;
+        match err {
+            PoolError::Backend(e) => e.into(),
+            PoolError::Timeout(_) | PoolError::Closed | PoolError::NoRuntimeSpecified => ApiError::Unavailable,
+            PoolError::PostCreateHook(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// The connection itself failed (closed, reset, killed by the server or the pooler):
+/// the statement may be retried once on a fresh connection.
+pub fn is_connection_lost(err: &tokio_postgres::Error) -> bool {
+    if err.is_closed() {
+        return true;
+    }
+    if let Some(code) = err.code() {
+        return [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CONNECTION_FAILURE].contains(code)
+            || code.code().starts_with("08");
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Failures that say "not now" rather than "never": the client should retry later.
+fn is_transient(code: &SqlState) -> bool {
+    [
+        SqlState::QUERY_CANCELED, // statement_timeout
+        SqlState::T_R_SERIALIZATION_FAILURE,
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::TOO_MANY_CONNECTIONS,
+        SqlState::CANNOT_CONNECT_NOW,
+        SqlState::LOCK_NOT_AVAILABLE,
+    ]
+    .contains(code)
+}

@@ -1,0 +1,33 @@
+//! The common crate every function stands on. Each module is one concern:
+//!
+//! - `config`: settings and secrets, read once per cold start
+//! - `db`: the pool (TLS per `sslmode`) and `Db::run`, the one way to reach Postgres
+//! - `auth`: access tokens, passwords, refresh tokens, the `Caller` extractor
+//! - `envelope` / `error`: the response envelope and `ApiError`, mapped to HTTP in one place
+//! - `body` / `validate` / `query`: strict request bodies, field rules, query parameters
+//! - `pagination`: keyset cursors for every list
+//! - `audit`: the audit-event writer
+//! - `http`: the middleware stack shared by Lambda and the local server
+//! - `lambda`: the entry point a function's `main` calls
+
+pub mod audit;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod db;
+pub mod envelope;
+pub mod error;
+pub mod http;
+pub mod lambda;
+pub mod pagination;
+pub mod query;
+pub mod state;
+pub mod telemetry;
+pub mod validate;
+
+pub use body::JsonObject;
+pub use config::Settings;
+pub use envelope::Reply;
+pub use error::ApiError;
+pub use http::RequestMeta;
+pub use state::AppState;
