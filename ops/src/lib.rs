@@ -1,0 +1,195 @@
+//! Operator tasks, shared by the `ops` CLI, the local API and the tests.
+//!
+//! Migrations are the SQL files in `migrations/`, compiled in, applied in order, each
+//! recorded in `schema_migrations` with a checksum. A run holds an advisory lock, so two
+//! deploys migrating at once apply each file once; all pending files go in one
+//! transaction, so a failing file leaves the database as it was. A file that was applied
+//! and then edited is refused rather than silently skipped.
+//!
+//! Written here rather than taken from a migration crate: the whole need is these ~60
+//! lines on the tokio-postgres we already have, where the crates bring their own
+//! config formats, regexes and file walkers into the operator binary.
+
+use std::time::Duration;
+
+use shared::config::Secret;
+use shared::db::{Connection, Db};
+use tokio_postgres::Client;
+
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        Migration { version: $version, name: $name, sql: include_str!(concat!("../../migrations/", $name, ".sql")) }
+    };
+}
+
+/// Every file in `migrations/`, in order. A test checks this list against the folder.
+pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_identity_and_audit")];
+
+/// Any fixed number; it only has to be the same for every migrator.
+const MIGRATION_LOCK_KEY: i64 = 0x6865_616c_7468; // "health"
+
+#[derive(Debug)]
+pub enum MigrateError {
+    Database(tokio_postgres::Error),
+    /// An applied migration's file has changed since it was applied.
+    Edited {
+        version: i32,
+        name: String,
+    },
+}
+
+impl std::fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MigrateError::Database(e) => write!(f, "migration failed: {}", describe(e)),
+            MigrateError::Edited { version, name } => {
+                write!(f, "migration {version} ({name}) was edited after it was applied; add a new migration instead")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MigrateError {}
+
+impl From<tokio_postgres::Error> for MigrateError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        MigrateError::Database(e)
+    }
+}
+
+/// The server's own message where there is one: what an operator needs to fix it.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// Applies every pending migration; returns the versions it applied (none on a second run).
+pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    integer PRIMARY KEY,
+             name       text NOT NULL,
+             checksum   text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    let applied: Vec<(i32, String)> = tx
+        .query("SELECT version, checksum FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+
+    let mut newly_applied = Vec::new();
+    for migration in MIGRATIONS {
+        let checksum = checksum(migration.sql);
+        match applied.iter().find(|(version, _)| *version == migration.version) {
+            Some((_, recorded)) if *recorded == checksum => continue,
+            Some(_) => {
+                return Err(MigrateError::Edited { version: migration.version, name: migration.name.into() });
+            }
+            None => {}
+        }
+        tx.batch_execute(migration.sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            &[&migration.version, &migration.name, &checksum],
+        )
+        .await?;
+        newly_applied.push(migration.version);
+    }
+    tx.commit().await?;
+    Ok(newly_applied)
+}
+
+/// Identifies the schema the migrations produce: tests name their template database
+/// after it, so an edited migration gets a fresh template instead of a stale one.
+pub fn fingerprint() -> String {
+    let all: String = MIGRATIONS.iter().map(|m| m.sql).collect();
+    checksum(&all)[..16].to_string()
+}
+
+fn checksum(sql: &str) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, sql.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum MakeAdmin {
+    Promoted,
+    AlreadyAdmin,
+    NoSuchUser,
+}
+
+/// Gives the user with this email the admin role: the only way the first admin is made.
+/// Audited like a role change through the API, with no actor (an operator, not a user).
+pub async fn make_admin(client: &Client, email: &str) -> Result<MakeAdmin, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "WITH target AS (
+                 SELECT id, role FROM users WHERE email = lower(trim($1))
+             ), promoted AS (
+                 UPDATE users SET role = 'admin', updated_at = now()
+                 WHERE id IN (SELECT id FROM target WHERE role <> 'admin')
+                 RETURNING id
+             ), audit AS (
+                 INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id)
+                 SELECT NULL, 'user.role_changed', 'user', id, 'success', 'ops:make-admin' FROM promoted
+             )
+             SELECT (SELECT role FROM target) AS role, EXISTS (SELECT 1 FROM promoted) AS promoted",
+            &[&email],
+        )
+        .await?;
+    let (role, promoted): (Option<String>, bool) = match row {
+        Some(row) => (row.get(0), row.get(1)),
+        None => (None, false),
+    };
+    Ok(match (role, promoted) {
+        (_, true) => MakeAdmin::Promoted,
+        (Some(_), false) => MakeAdmin::AlreadyAdmin,
+        (None, _) => MakeAdmin::NoSuchUser,
+    })
+}
+
+/// Connects with the same URL rules (and TLS) as the functions, for one-off operator work.
+pub async fn connect(url: &str, ca_file: Option<&str>) -> Result<Connection, String> {
+    let db = Db::connect_url(&Secret::new(url), ca_file, 1, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    db.connection().await.map_err(|e| format!("connecting to the database: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sql"))
+            .map(|n| n.trim_end_matches(".sql").to_string())
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|m| m.name.to_string()).collect();
+        assert_eq!(files, listed);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "versions must count up from 1");
+            assert!(m.name.starts_with(&format!("{:04}_", m.version)), "{} must start with its version", m.name);
+        }
+    }
+}
