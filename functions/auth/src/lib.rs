@@ -1,0 +1,42 @@
+//! The auth function: `/api/auth/*` and `/api/health`. Handlers live in one module per
+//! flow; `session` holds what the flows share (the user view and the token bundle).
+
+mod login;
+mod register;
+mod session;
+mod tokens;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use shared::auth::Caller;
+use shared::{ApiError, AppState, Reply};
+use tokio_postgres::types::Type;
+
+pub use session::{TokenBundle, UserView};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/auth/register", post(register::register))
+        .route("/api/auth/login", post(login::login))
+        .route("/api/auth/refresh", post(tokens::refresh))
+        .route("/api/auth/logout", post(tokens::logout))
+        .route("/api/auth/me", get(me))
+        .route("/api/health", get(health))
+        .with_state(state)
+}
+
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Reply<UserView>, ApiError> {
+    let row = state
+        .db
+        .query_opt("SELECT id, name, email, role, created_at FROM users WHERE id = $1", &[(&caller.id, Type::UUID)])
+        .await?;
+    // A valid token for a deleted account: the identity it names is gone.
+    let row = row.ok_or_else(|| ApiError::Unauthorized("The account behind this token no longer exists.".into()))?;
+    Ok(Reply::success("Current user.", UserView::from_row(&row)?))
+}
+
+async fn health(State(state): State<AppState>) -> Result<Reply<serde_json::Value>, ApiError> {
+    state.db.ping().await.map_err(|_| ApiError::Unavailable)?;
+    Ok(Reply::success("The service is healthy.", serde_json::json!({ "database": "ok" })))
+}

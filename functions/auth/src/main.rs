@@ -1,0 +1,6 @@
+//! The auth Lambda: `/api/auth/*` and `/api/health`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(auth::router).await
+}
