@@ -1,0 +1,91 @@
+# shellcheck shell=bash
+# A private PostgreSQL cluster from Debian's packages, for scripts/dev and scripts/test.
+# Sourced, not run. The cluster listens on 127.0.0.1 only, with SCRAM passwords (as
+# Neon uses) and TLS from a throwaway CA (so the rustls path is exercised for real).
+
+PG_SUPERUSER_PASSWORD=postgres
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# initdb and postgres refuse to run as root; as root we run them as Debian's postgres user.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+}
+
+ensure_postgres_installed() {
+  if [ -z "$(pg_bindir)" ]; then
+    echo "==> Installing PostgreSQL from Debian's packages"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client openssl >/dev/null
+  fi
+  command -v openssl >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  PG_BIN=$(pg_bindir)
+  export PG_BIN
+}
+
+# A CA and a server certificate for 127.0.0.1/localhost. The server certificate must not
+# be a CA itself (rustls refuses a CA used as an end entity, e.g. Debian's snakeoil).
+make_test_certificates() {
+  local dir=$1
+  [ -f "$dir/server.crt" ] && return 0
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=healthcare local CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
+  chmod 600 "$dir/server.key"
+}
+
+# start_cluster DIR PORT: creates the cluster in DIR/data on first use, then starts it.
+start_cluster() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    echo "$PG_SUPERUSER_PASSWORD" >"$dir/pwfile"
+    [ "$(id -u)" = 0 ] && chown postgres: "$dir/pwfile"
+    as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pwfile" \
+      --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+    rm -f "$dir/pwfile"
+    as_pg mkdir -p "$dir/data/tls"
+    make_test_certificates "$dir/tls"
+    cp "$dir/tls/server.crt" "$dir/tls/server.key" "$dir/data/tls/"
+    [ "$(id -u)" = 0 ] && chown -R postgres: "$dir/data/tls"
+    cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+ssl = on
+ssl_cert_file = 'tls/server.crt'
+ssl_key_file = 'tls/server.key'
+max_connections = 200
+fsync = off
+CONF
+  fi
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 30 start >/dev/null
+}
+
+stop_cluster() {
+  local dir=$1
+  [ -f "$dir/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
+  return 0
+}
+
+# psql_super DIR PORT SQL: runs SQL as the superuser over the cluster's socket.
+psql_super() {
+  as_pg "$PG_BIN/psql" -h "$1" -p "$2" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAtc "$3"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
