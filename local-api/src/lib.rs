@@ -5,5 +5,8 @@ use axum::Router;
 use shared::AppState;
 
 pub fn router(state: AppState) -> Router {
-    auth::router(state)
+    auth::router(state.clone())
+        .merge(patients::router(state.clone()))
+        .merge(doctors::router(state.clone()))
+        .merge(mappings::router(state))
 }

@@ -6,6 +6,8 @@
 //! - `envelope` / `error`: the response envelope and `ApiError`, mapped to HTTP in one place
 //! - `body` / `validate` / `query`: strict request bodies, field rules, query parameters
 //! - `pagination`: keyset cursors for every list
+//! - `records`: patients, doctors, mappings - views, columns, input rules
+//! - `extract`: the `{id}` path segment and `If-Match`
 //! - `audit`: the audit-event writer
 //! - `http`: the middleware stack shared by Lambda and the local server
 //! - `lambda`: the entry point a function's `main` calls
@@ -17,10 +19,12 @@ pub mod config;
 pub mod db;
 pub mod envelope;
 pub mod error;
+pub mod extract;
 pub mod http;
 pub mod lambda;
 pub mod pagination;
 pub mod query;
+pub mod records;
 pub mod state;
 pub mod telemetry;
 pub mod validate;

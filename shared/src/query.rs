@@ -73,6 +73,15 @@ impl Query {
         Some(value).filter(|v| !v.is_empty())
     }
 
+    /// A case-insensitive "contains" filter as an ILIKE pattern, in which the client's
+    /// `%`, `_` and `\\` match only themselves.
+    pub fn contains(&mut self, name: &str, max: usize) -> Option<String> {
+        self.text(name, max).map(|q| {
+            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            format!("%{escaped}%")
+        })
+    }
+
     pub fn uuid(&mut self, name: &str) -> Option<uuid::Uuid> {
         let value = self.take(name)?;
         value.parse().map_err(|_| self.reject(name, "must be a UUID")).ok()
@@ -103,6 +112,12 @@ mod tests {
         let Err(ApiError::Invalid { errors, .. }) = q.finish() else { panic!("expected invalid") };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"q") && fields.contains(&"limt"), "{fields:?}");
+    }
+
+    #[test]
+    fn contains_patterns_escape_wildcards() {
+        let mut q = Query::parse("q=50%25_off%5C");
+        assert_eq!(q.contains("q", 100).as_deref(), Some("%50\\%\\_off\\\\%"));
     }
 
     #[test]

@@ -40,6 +40,24 @@ impl<T> Patch<T> {
     pub fn is_absent(&self) -> bool {
         matches!(self, Patch::Absent)
     }
+    /// As SQL parameters: whether the field was sent, and its new value (NULL to clear).
+    pub fn as_params(&self) -> (bool, Option<&T>) {
+        match self {
+            Patch::Absent => (false, None),
+            Patch::Clear => (true, None),
+            Patch::Set(v) => (true, Some(v)),
+        }
+    }
+}
+
+impl Patch<String> {
+    /// An empty string clears an optional text field rather than storing "".
+    pub fn empty_clears(self) -> Self {
+        match self {
+            Patch::Set(s) if s.is_empty() => Patch::Clear,
+            other => other,
+        }
+    }
 }
 
 pub type Parser<T> = Box<dyn FnOnce(Value) -> Result<T, String>>;
@@ -182,6 +200,37 @@ pub fn one_of(allowed: &'static [&'static str]) -> Parser<String> {
     Box::new(move |value| {
         let s = as_str(value)?;
         if allowed.contains(&s.as_str()) { Ok(s) } else { Err(format!("must be one of: {}", allowed.join(", "))) }
+    })
+}
+
+/// A phone number: 7 to 20 characters of digits, spaces and `+ - ( )`, with at least
+/// five digits (so "(((((((" is not a phone number).
+pub fn phone() -> Parser<String> {
+    Box::new(|value| {
+        let phone = as_str(value)?.trim().to_owned();
+        let n = phone.chars().count();
+        let allowed = phone.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+        let digits = phone.chars().filter(char::is_ascii_digit).count();
+        if !(7..=20).contains(&n) || !allowed || digits < 5 {
+            return Err("must be 7 to 20 characters of digits, spaces and + - ( ), with at least 5 digits".into());
+        }
+        Ok(phone)
+    })
+}
+
+/// A date of birth, `YYYY-MM-DD`: a real calendar date from 1900-01-01 to today (UTC).
+pub fn date_of_birth() -> Parser<time::Date> {
+    Box::new(|value| {
+        let raw = as_str(value)?;
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let date = time::Date::parse(&raw, format).map_err(|_| "must be a date written YYYY-MM-DD".to_string())?;
+        if date < time::macros::date!(1900 - 01 - 01) {
+            return Err("must not be before 1900-01-01".into());
+        }
+        if date > time::OffsetDateTime::now_utc().date() {
+            return Err("must not be in the future".into());
+        }
+        Ok(date)
     })
 }
 
@@ -339,6 +388,29 @@ mod tests {
         let mut f = form(json!({"name": null}), &["name"], &[]);
         assert_eq!(f.replacement("name", text(1..=5, Lines::Single)), None);
         assert_eq!(errors(f.finish()).1, vec![("name".into(), "cannot be null".into())]);
+    }
+
+    #[test]
+    fn phones() {
+        for good in ["+44 20 7946 0958", "(555) 123-4567", "0123456"] {
+            assert!(phone()(json!(good)).is_ok(), "{good}");
+        }
+        for bad in ["123456", "(((((((", "555-CALL-NOW", "+1 555 123 4567 890 12 3"] {
+            assert!(phone()(json!(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_of_birth() {
+        assert_eq!(date_of_birth()(json!("1990-02-28")), Ok(time::macros::date!(1990 - 02 - 28)));
+        assert!(date_of_birth()(json!("1900-01-01")).is_ok());
+        let today = time::OffsetDateTime::now_utc().date();
+        assert!(date_of_birth()(json!(today.to_string())).is_ok());
+        let tomorrow = today.next_day().unwrap().to_string();
+        for bad in ["1899-12-31", "1990-02-30", "1990-2-3", "02/03/1990", "1990-02-28T00:00:00Z", "", tomorrow.as_str()]
+        {
+            assert!(date_of_birth()(json!(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,6 +3,9 @@
 
 mod access_tokens;
 mod auth;
+mod doctors;
+mod mappings;
+mod patients;
 mod platform;
 mod schema;
 mod transport;

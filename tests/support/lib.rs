@@ -160,6 +160,77 @@ impl TestApp {
         self.call(Method::POST, path, Some(body), token).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value, token: Option<&str>) -> TestResponse {
+        self.call(Method::PUT, path, Some(body), token).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.call(Method::DELETE, path, None, token).await
+    }
+
+    /// PUT with an `If-Match` header.
+    pub async fn put_if_match(&self, path: &str, body: &Value, token: &str, if_match: &str) -> TestResponse {
+        let request = Request::builder()
+            .method(Method::PUT)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::IF_MATCH, if_match)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Registers a user, makes them an admin in the database, and signs in again so the
+    /// token carries the role.
+    pub async fn admin_token(&self, email: &str) -> String {
+        self.register("Admin", email).await;
+        self.sql().await.execute("UPDATE users SET role = 'admin' WHERE email = $1", &[&email]).await.unwrap();
+        let body = serde_json::json!({ "email": email, "password": PASSWORD });
+        let response = self.post("/api/auth/login", &body, None).await;
+        response.expect(200, "success");
+        response.data()["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a patient owned by the token's user; returns the patient (`data`).
+    pub async fn create_patient(&self, token: &str, name: &str) -> Value {
+        let body = serde_json::json!({ "name": name, "date_of_birth": "1980-05-17" });
+        let response = self.post("/api/patients", &body, Some(token)).await;
+        response.expect(201, "created");
+        response.data().clone()
+    }
+
+    /// Adds a doctor to the directory; returns the doctor (`data`).
+    pub async fn create_doctor(&self, token: &str, name: &str, specialization: &str) -> Value {
+        let body = serde_json::json!({ "name": name, "specialization": specialization });
+        let response = self.post("/api/doctors", &body, Some(token)).await;
+        response.expect(201, "created");
+        response.data().clone()
+    }
+
+    /// Walks a list from the first page to the last; returns every item's id in order.
+    pub async fn walk(&self, path: &str, token: &str, limit: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        let separator = if path.contains('?') { '&' } else { '?' };
+        for _ in 0..1000 {
+            let url = match &cursor {
+                Some(c) => format!("{path}{separator}limit={limit}&cursor={c}"),
+                None => format!("{path}{separator}limit={limit}"),
+            };
+            let page = self.get(&url, Some(token)).await;
+            page.expect(200, "success");
+            let items = page.data()["items"].as_array().unwrap();
+            assert!(items.len() <= limit);
+            ids.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+            match page.data()["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => return ids,
+            }
+        }
+        panic!("pagination did not end");
+    }
+
     /// Registers a user and returns the token bundle (`data`).
     pub async fn register(&self, name: &str, email: &str) -> Value {
         let body = serde_json::json!({ "name": name, "email": email, "password": PASSWORD });

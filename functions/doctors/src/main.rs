@@ -1,0 +1,6 @@
+//! The doctors Lambda: `/api/doctors/*`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(doctors::router).await
+}

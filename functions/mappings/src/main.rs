@@ -1,0 +1,6 @@
+//! The mappings Lambda: `/api/mappings/*`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(mappings::router).await
+}

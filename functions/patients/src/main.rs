@@ -1,0 +1,6 @@
+//! The patients Lambda: `/api/patients/*`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(patients::router).await
+}

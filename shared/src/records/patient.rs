@@ -1,0 +1,154 @@
+//! A patient: the view, its columns, and the rules for creating and changing one.
+
+use serde::Serialize;
+use time::{Date, OffsetDateTime};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{col, nothing_to_update, serialize_date};
+use crate::ApiError;
+use crate::body::JsonObject;
+use crate::validate::{Form, Lines, Patch, date_of_birth, email, one_of, phone, text};
+
+/// The columns `Patient::from_row` reads, for `concat!` into SQL.
+#[macro_export]
+macro_rules! patient_columns {
+    () => {
+        "id, owner_id, name, date_of_birth, gender, phone, email, address, notes, created_at, updated_at, version"
+    };
+}
+
+pub const GENDERS: &[&str] = &["female", "male", "other", "unknown"];
+const WRITABLE: &[&str] = &["name", "date_of_birth", "gender", "phone", "email", "address", "notes"];
+const READ_ONLY: &[&str] = &["id", "age", "owner_id", "created_at", "updated_at", "version"];
+
+#[derive(Debug, Serialize)]
+pub struct Patient {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(serialize_with = "serialize_date")]
+    pub date_of_birth: Date,
+    /// Whole years, computed at read time.
+    pub age: i32,
+    pub gender: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<String>,
+    pub notes: Option<String>,
+    pub owner_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: i32,
+}
+
+impl Patient {
+    pub fn from_row(row: &Row) -> Result<Self, ApiError> {
+        let date_of_birth: Date = col(row, "date_of_birth")?;
+        Ok(Self {
+            id: col(row, "id")?,
+            name: col(row, "name")?,
+            age: age_on(date_of_birth, OffsetDateTime::now_utc().date()),
+            date_of_birth,
+            gender: col(row, "gender")?,
+            phone: col(row, "phone")?,
+            email: col(row, "email")?,
+            address: col(row, "address")?,
+            notes: col(row, "notes")?,
+            owner_id: col(row, "owner_id")?,
+            created_at: col(row, "created_at")?,
+            updated_at: col(row, "updated_at")?,
+            version: col(row, "version")?,
+        })
+    }
+}
+
+/// Completed years between a birth date and `today` (a 29 February birthday counts on
+/// 1 March in other years).
+pub fn age_on(born: Date, today: Date) -> i32 {
+    let had_birthday = (today.month() as u8, today.day()) >= (born.month() as u8, born.day());
+    today.year() - born.year() - if had_birthday { 0 } else { 1 }
+}
+
+pub struct NewPatient {
+    pub name: String,
+    pub date_of_birth: Date,
+    pub gender: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<String>,
+    pub notes: Option<String>,
+}
+
+impl NewPatient {
+    pub fn parse(body: JsonObject) -> Result<Self, ApiError> {
+        let mut form = Form::new(body, WRITABLE, READ_ONLY);
+        let name = form.required("name", text(1..=100, Lines::Single));
+        let date_of_birth = form.required("date_of_birth", date_of_birth());
+        let gender = form.optional("gender", one_of(GENDERS)).into_option();
+        let phone = form.optional("phone", phone()).into_option();
+        let email = form.optional("email", email()).into_option();
+        let address = form.optional("address", text(0..=500, Lines::Multi)).into_option();
+        let notes = form.optional("notes", text(0..=5000, Lines::Multi)).into_option();
+        form.finish()?;
+        let (Some(name), Some(date_of_birth)) = (name, date_of_birth) else {
+            return Err(ApiError::internal("a validated field was absent"));
+        };
+        Ok(Self {
+            name,
+            date_of_birth,
+            gender: gender.unwrap_or_else(|| "unknown".into()),
+            phone,
+            email,
+            address: address.filter(|a| !a.is_empty()),
+            notes: notes.filter(|n| !n.is_empty()),
+        })
+    }
+}
+
+/// A partial update: `None`/`Absent` fields stay as they are; `Clear` sets NULL.
+pub struct PatientChanges {
+    pub name: Option<String>,
+    pub date_of_birth: Option<Date>,
+    pub gender: Option<String>,
+    pub phone: Patch<String>,
+    pub email: Patch<String>,
+    pub address: Patch<String>,
+    pub notes: Patch<String>,
+}
+
+impl PatientChanges {
+    pub fn parse(body: JsonObject) -> Result<Self, ApiError> {
+        let mut form = Form::new(body, WRITABLE, READ_ONLY);
+        if form.is_empty() {
+            return Err(nothing_to_update());
+        }
+        let changes = Self {
+            name: form.replacement("name", text(1..=100, Lines::Single)),
+            date_of_birth: form.replacement("date_of_birth", date_of_birth()),
+            gender: form.replacement("gender", one_of(GENDERS)),
+            phone: form.optional("phone", phone()),
+            email: form.optional("email", email()),
+            address: form.optional("address", text(0..=500, Lines::Multi)).empty_clears(),
+            notes: form.optional("notes", text(0..=5000, Lines::Multi)).empty_clears(),
+        };
+        form.finish()?;
+        Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::age_on;
+    use time::macros::date;
+
+    #[test]
+    fn age_counts_completed_years() {
+        assert_eq!(age_on(date!(1990 - 06 - 15), date!(2026 - 06 - 14)), 35);
+        assert_eq!(age_on(date!(1990 - 06 - 15), date!(2026 - 06 - 15)), 36);
+        assert_eq!(age_on(date!(2000 - 02 - 29), date!(2026 - 02 - 28)), 25);
+        assert_eq!(age_on(date!(2000 - 02 - 29), date!(2026 - 03 - 01)), 26);
+        assert_eq!(age_on(date!(2026 - 11 - 22), date!(2026 - 11 - 22)), 0);
+    }
+}
