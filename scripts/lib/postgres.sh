@@ -69,6 +69,9 @@ ssl = on
 ssl_cert_file = 'tls/server.crt'
 ssl_key_file = 'tls/server.key'
 max_connections = 200
+# Counts statements per database: the tests prove one statement per CRUD request with it.
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track_utility = off
 fsync = off
 CONF
   fi

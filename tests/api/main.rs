@@ -7,5 +7,6 @@ mod doctors;
 mod mappings;
 mod patients;
 mod platform;
+mod round_trips;
 mod schema;
 mod transport;
