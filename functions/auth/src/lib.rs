@@ -10,10 +10,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use shared::auth::Caller;
+use shared::records::user::User;
 use shared::{ApiError, AppState, Reply};
 use tokio_postgres::types::Type;
 
-pub use session::{TokenBundle, UserView};
+pub use session::TokenBundle;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -26,14 +27,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn me(State(state): State<AppState>, caller: Caller) -> Result<Reply<UserView>, ApiError> {
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Reply<User>, ApiError> {
     let row = state
         .db
         .query_opt("SELECT id, name, email, role, created_at FROM users WHERE id = $1", &[(&caller.id, Type::UUID)])
         .await?;
     // A valid token for a deleted account: the identity it names is gone.
     let row = row.ok_or_else(|| ApiError::Unauthorized("The account behind this token no longer exists.".into()))?;
-    Ok(Reply::success("Current user.", UserView::from_row(&row)?))
+    Ok(Reply::success("Current user.", User::from_row(&row)?))
 }
 
 async fn health(State(state): State<AppState>) -> Result<Reply<serde_json::Value>, ApiError> {

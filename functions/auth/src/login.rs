@@ -18,7 +18,9 @@ use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::session::{TokenBundle, UserView, refresh_expiry};
+use shared::records::user::User;
+
+use crate::session::{TokenBundle, refresh_expiry};
 
 const WRONG_CREDENTIALS: &str = "The email or password is incorrect.";
 
@@ -93,7 +95,7 @@ pub async fn login(
                         ],
                     )
                 .await?;
-            let user = UserView::from_row(&row)?;
+            let user = User::from_row(&row)?;
             Ok(Reply::success("Signed in.", TokenBundle::new(&state, user, session)?))
         }
         None => {

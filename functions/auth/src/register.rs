@@ -6,7 +6,9 @@ use shared::validate::{Form, Lines, email, new_password, text};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta};
 use tokio_postgres::types::Type;
 
-use crate::session::{TokenBundle, UserView, refresh_expiry};
+use shared::records::user::User;
+
+use crate::session::{TokenBundle, refresh_expiry};
 
 /// Fields of a user a client may see but never set.
 pub const USER_READ_ONLY: &[&str] = &["id", "role", "created_at", "updated_at"];
@@ -63,6 +65,6 @@ pub async fn register(
         message: "An account with this email already exists.".into(),
         errors: vec![shared::error::FieldError::new("email", "is already registered")],
     })?;
-    let user = UserView::from_row(&row)?;
+    let user = User::from_row(&row)?;
     Ok(Reply::created("Account created.", TokenBundle::new(&state, user, session)?))
 }

@@ -13,7 +13,9 @@ use shared::validate::{Form, any_string};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta};
 use tokio_postgres::types::Type;
 
-use crate::session::{TokenBundle, UserView, refresh_expiry};
+use shared::records::user::User;
+
+use crate::session::{TokenBundle, refresh_expiry};
 
 const REFRESH_REFUSED: &str = "The refresh token is invalid, expired or revoked; sign in again.";
 
@@ -49,7 +51,7 @@ pub async fn refresh(
         .await?;
     if let Some(row) = rotated {
         // The role is read from the user row, so a promotion or demotion lands here.
-        let user = UserView::from_row(&row)?;
+        let user = User::from_row(&row)?;
         return Ok(Reply::success("Tokens refreshed.", TokenBundle::new(&state, user, next)?));
     }
 

@@ -1,12 +1,15 @@
 //! The doctors function: `/api/doctors`, a directory every signed-in user reads and adds
 //! to. Only a doctor's creator, or an admin, may change or delete it (403 otherwise).
 //! Doctors are not patient data, so reads are not audited; writes are.
+//!
+//! Handlers other than create are generic over `Principal`, so the admin function mounts
+//! these same handlers under `/api/admin/doctors`.
 
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Value, json};
-use shared::auth::Caller;
+use shared::auth::{Caller, Principal};
 use shared::extract::{Id, IfMatch};
 use shared::pagination::PageOf;
 use shared::query::Query;
@@ -18,8 +21,8 @@ use uuid::Uuid;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/doctors", get(list).post(create))
-        .route("/api/doctors/{id}", get(read).put(update).delete(remove))
+        .route("/api/doctors", get(list::<Caller>).post(create))
+        .route("/api/doctors/{id}", get(read::<Caller>).put(update::<Caller>).delete(remove::<Caller>))
         .with_state(state)
 }
 
@@ -69,7 +72,11 @@ async fn create(
     Ok(Reply::created("Doctor added.", doctor).with_version(version))
 }
 
-async fn list(State(state): State<AppState>, _: Caller, mut query: Query) -> Result<Reply<PageOf<Doctor>>, ApiError> {
+pub async fn list<P: Principal>(
+    State(state): State<AppState>,
+    _: P,
+    mut query: Query,
+) -> Result<Reply<PageOf<Doctor>>, ApiError> {
     let page = query.page();
     let name = query.contains("q", 100);
     let specialization = query.text("specialization", 100);
@@ -98,7 +105,7 @@ async fn list(State(state): State<AppState>, _: Caller, mut query: Query) -> Res
     Ok(Reply::success("Doctors found.", PageOf::new(&page, doctors, |d| d.id)))
 }
 
-async fn read(State(state): State<AppState>, _: Caller, Id(id): Id) -> Result<Reply<Doctor>, ApiError> {
+pub async fn read<P: Principal>(State(state): State<AppState>, _: P, Id(id): Id) -> Result<Reply<Doctor>, ApiError> {
     let row = state
         .db
         .query_opt(concat!("SELECT ", doctor_columns!(), " FROM doctors WHERE id = $1"), &[(&id, Type::UUID)])
@@ -119,14 +126,15 @@ fn refusal(row: &Row, caller: &Caller) -> Result<ApiError, ApiError> {
     })
 }
 
-async fn update(
+pub async fn update<P: Principal>(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: P,
     meta: RequestMeta,
     Id(id): Id,
     IfMatch(expected): IfMatch,
     body: JsonObject,
 ) -> Result<Reply<Doctor>, ApiError> {
+    let caller = principal.caller();
     let changes = DoctorChanges::parse(body)?;
     let (email_sent, email) = changes.email.as_params();
     let (phone_sent, phone) = changes.phone.as_params();
@@ -178,19 +186,20 @@ async fn update(
         )
         .await?;
     if row.try_get::<_, Option<Uuid>>("id").map_err(ApiError::internal)?.is_none() {
-        return Err(refusal(&row, &caller)?);
+        return Err(refusal(&row, caller)?);
     }
     let doctor = Doctor::from_row(&row)?;
     let version = doctor.version;
     Ok(Reply::updated("Doctor updated.", doctor).with_version(version))
 }
 
-async fn remove(
+pub async fn remove<P: Principal>(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: P,
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<Reply<Value>, ApiError> {
+    let caller = principal.caller();
     let is_admin = caller.is_admin();
     // The doctor's mappings go with it (ON DELETE CASCADE).
     let row = state
@@ -218,7 +227,7 @@ async fn remove(
         )
         .await?;
     if row.try_get::<_, Option<Uuid>>("id").map_err(ApiError::internal)?.is_none() {
-        return Err(refusal(&row, &caller)?);
+        return Err(refusal(&row, caller)?);
     }
     Ok(Reply::deleted("Doctor deleted.", json!({ "id": id })))
 }

@@ -2,13 +2,16 @@
 //! A user works only with mappings of patients they own; the ownership check is a join
 //! to `patients` inside each statement, so someone else's patient or mapping is a 404
 //! exactly like a missing one. Each statement also appends its audit event.
+//!
+//! `list`, `read` and `remove` are generic over `Principal`; the admin function mounts them
+//! (with `read`, a mapping by its own id) under `/api/admin/mappings`.
 
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Value, json};
-use shared::auth::Caller;
+use shared::auth::{Caller, Principal};
 use shared::extract::Id;
 use shared::pagination::PageOf;
 use shared::query::Query;
@@ -19,9 +22,9 @@ use uuid::Uuid;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/mappings", get(list).post(create))
+        .route("/api/mappings", get(list::<Caller>).post(create))
         // GET takes a patient id (that patient's doctors); DELETE takes a mapping id.
-        .route("/api/mappings/{id}", get(doctors_of_patient).delete(remove))
+        .route("/api/mappings/{id}", get(doctors_of_patient).delete(remove::<Caller>))
         .with_state(state)
 }
 
@@ -83,9 +86,9 @@ async fn create(
     Ok(Reply::created("Doctor assigned to patient.", Mapping::from_row(&row)?))
 }
 
-async fn list(
+pub async fn list<P: Principal>(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: P,
     meta: RequestMeta,
     mut query: Query,
 ) -> Result<Reply<PageOf<Mapping>>, ApiError> {
@@ -99,22 +102,23 @@ async fn list(
             "WITH page AS (
                  SELECT m.id, m.patient_id, m.doctor_id, m.assigned_by, m.assigned_at
                  FROM mappings m JOIN patients p ON p.id = m.patient_id
-                 WHERE p.owner_id = $1 AND ($2::uuid IS NULL OR m.id < $2)
+                 WHERE ($1::uuid IS NULL OR p.owner_id = $1) AND ($2::uuid IS NULL OR m.id < $2)
                    AND ($3::uuid IS NULL OR m.patient_id = $3) AND ($4::uuid IS NULL OR m.doctor_id = $4)
                  ORDER BY m.id DESC LIMIT $5
              ), audit AS (
                  INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                 VALUES ($1, 'mapping.list', 'mapping', NULL, 'success', $6, $7)
+                 VALUES ($8, 'mapping.list', 'mapping', NULL, 'success', $6, $7)
              )
              SELECT * FROM page ORDER BY id DESC",
             &[
-                (&caller.id, Type::UUID),
+                (&principal.owner_scope(), Type::UUID),
                 (&page.after, Type::UUID),
                 (&patient_id, Type::UUID),
                 (&doctor_id, Type::UUID),
                 (&page.fetch(), Type::INT8),
                 (&meta.request_id, Type::TEXT),
                 (&meta.source_ip, Type::INET),
+                (&principal.caller().id, Type::UUID),
             ],
         )
         .await?;
@@ -169,9 +173,42 @@ async fn doctors_of_patient(
     Ok(Reply::success("Doctors assigned to this patient.", PatientDoctors { patient_id, doctors }))
 }
 
-async fn remove(
+/// One mapping by its own id.
+pub async fn read<P: Principal>(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: P,
+    meta: RequestMeta,
+    Id(id): Id,
+) -> Result<Reply<Mapping>, ApiError> {
+    let row = state
+        .db
+        .query_opt(
+            "WITH found AS (
+                 SELECT m.id, m.patient_id, m.doctor_id, m.assigned_by, m.assigned_at
+                 FROM mappings m JOIN patients p ON p.id = m.patient_id
+                 WHERE m.id = $1 AND ($2::uuid IS NULL OR p.owner_id = $2)
+             ), audit AS (
+                 INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
+                 SELECT $5, 'mapping.read', 'mapping', $1,
+                        CASE WHEN EXISTS (SELECT 1 FROM found) THEN 'success' ELSE 'not_found' END, $3, $4
+             )
+             SELECT * FROM found",
+            &[
+                (&id, Type::UUID),
+                (&principal.owner_scope(), Type::UUID),
+                (&meta.request_id, Type::TEXT),
+                (&meta.source_ip, Type::INET),
+                (&principal.caller().id, Type::UUID),
+            ],
+        )
+        .await?;
+    let row = row.ok_or_else(|| ApiError::NotFound("No such mapping.".into()))?;
+    Ok(Reply::success("Mapping found.", Mapping::from_row(&row)?))
+}
+
+pub async fn remove<P: Principal>(
+    State(state): State<AppState>,
+    principal: P,
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<Reply<Value>, ApiError> {
@@ -180,19 +217,20 @@ async fn remove(
         .query_opt(
             "WITH deleted AS (
                  DELETE FROM mappings m USING patients p
-                 WHERE m.id = $1 AND p.id = m.patient_id AND p.owner_id = $2
+                 WHERE m.id = $1 AND p.id = m.patient_id AND ($2::uuid IS NULL OR p.owner_id = $2)
                  RETURNING m.id
              ), audit AS (
                  INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                 SELECT $2, 'mapping.delete', 'mapping', $1,
+                 SELECT $5, 'mapping.delete', 'mapping', $1,
                         CASE WHEN EXISTS (SELECT 1 FROM deleted) THEN 'success' ELSE 'not_found' END, $3, $4
              )
              SELECT id FROM deleted",
             &[
                 (&id, Type::UUID),
-                (&caller.id, Type::UUID),
+                (&principal.owner_scope(), Type::UUID),
                 (&meta.request_id, Type::TEXT),
                 (&meta.source_ip, Type::INET),
+                (&principal.caller().id, Type::UUID),
             ],
         )
         .await?;

@@ -2,12 +2,15 @@
 //! own; ownership is part of every statement's WHERE, so another user's patient is
 //! indistinguishable from a missing one (404). Each handler is one statement that also
 //! appends its audit event, so the access and its record commit together.
+//!
+//! The read, list, update and delete handlers are generic over `Principal`: mounted here
+//! with `Caller` (own patients), and by the admin function with `Admin` (everyone's).
 
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Value, json};
-use shared::auth::Caller;
+use shared::auth::{Caller, Principal};
 use shared::extract::{Id, IfMatch};
 use shared::pagination::PageOf;
 use shared::query::Query;
@@ -17,8 +20,8 @@ use tokio_postgres::types::Type;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/patients", get(list).post(create))
-        .route("/api/patients/{id}", get(read).put(update).delete(remove))
+        .route("/api/patients", get(list::<Caller>).post(create))
+        .route("/api/patients/{id}", get(read::<Caller>).put(update::<Caller>).delete(remove::<Caller>))
         .with_state(state)
 }
 
@@ -66,14 +69,17 @@ async fn create(
     Ok(Reply::created("Patient created.", patient).with_version(version))
 }
 
-async fn list(
+/// Lists patients newest first. Admins may also filter by `owner_id`.
+pub async fn list<P: Principal>(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: P,
     meta: RequestMeta,
     mut query: Query,
 ) -> Result<Reply<PageOf<Patient>>, ApiError> {
     let page = query.page();
     let name = query.contains("q", 100);
+    let scope = principal.owner_scope();
+    let owner_filter = if scope.is_none() { query.uuid("owner_id") } else { None };
     query.finish()?;
     let rows = state
         .db
@@ -81,21 +87,24 @@ async fn list(
             concat!(
                 "WITH page AS (
                      SELECT ", patient_columns!(), " FROM patients
-                     WHERE owner_id = $1 AND ($2::uuid IS NULL OR id < $2) AND ($3::text IS NULL OR name ILIKE $3)
+                     WHERE ($1::uuid IS NULL OR owner_id = $1) AND ($7::uuid IS NULL OR owner_id = $7)
+                       AND ($2::uuid IS NULL OR id < $2) AND ($3::text IS NULL OR name ILIKE $3)
                      ORDER BY id DESC LIMIT $4
                  ), audit AS (
                      INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                     VALUES ($1, 'patient.list', 'patient', NULL, 'success', $5, $6)
+                     VALUES ($8, 'patient.list', 'patient', NULL, 'success', $5, $6)
                  )
                  SELECT * FROM page ORDER BY id DESC"
             ),
             &[
-                (&caller.id, Type::UUID),
+                (&scope, Type::UUID),
                 (&page.after, Type::UUID),
                 (&name, Type::TEXT),
                 (&page.fetch(), Type::INT8),
                 (&meta.request_id, Type::TEXT),
                 (&meta.source_ip, Type::INET),
+                (&owner_filter, Type::UUID),
+                (&principal.caller().id, Type::UUID),
             ],
         )
         .await?;
@@ -103,9 +112,9 @@ async fn list(
     Ok(Reply::success("Patients found.", PageOf::new(&page, patients, |p| p.id)))
 }
 
-async fn read(
+pub async fn read<P: Principal>(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: P,
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<Reply<Patient>, ApiError> {
@@ -114,15 +123,21 @@ async fn read(
         .query_opt(
             concat!(
                 "WITH found AS (
-                     SELECT ", patient_columns!(), " FROM patients WHERE id = $1 AND owner_id = $2
+                     SELECT ", patient_columns!(), " FROM patients WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2)
                  ), audit AS (
                      INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                     SELECT $2, 'patient.read', 'patient', $1,
+                     SELECT $5, 'patient.read', 'patient', $1,
                             CASE WHEN EXISTS (SELECT 1 FROM found) THEN 'success' ELSE 'not_found' END, $3, $4
                  )
                  SELECT * FROM found"
             ),
-            &[(&id, Type::UUID), (&caller.id, Type::UUID), (&meta.request_id, Type::TEXT), (&meta.source_ip, Type::INET)],
+            &[
+                (&id, Type::UUID),
+                (&principal.owner_scope(), Type::UUID),
+                (&meta.request_id, Type::TEXT),
+                (&meta.source_ip, Type::INET),
+                (&principal.caller().id, Type::UUID),
+            ],
         )
         .await?;
     let patient = Patient::from_row(&row.ok_or_else(not_found)?)?;
@@ -130,9 +145,9 @@ async fn read(
     Ok(Reply::success("Patient found.", patient).with_version(version))
 }
 
-async fn update(
+pub async fn update<P: Principal>(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: P,
     meta: RequestMeta,
     Id(id): Id,
     IfMatch(expected): IfMatch,
@@ -151,7 +166,7 @@ async fn update(
         .query_one(
             concat!(
                 "WITH target AS (
-                     SELECT id FROM patients WHERE id = $1 AND owner_id = $2
+                     SELECT id FROM patients WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2)
                  ), updated AS (
                      UPDATE patients SET
                          name = COALESCE($3, name),
@@ -163,11 +178,11 @@ async fn update(
                          notes = CASE WHEN $12 THEN $13 ELSE notes END,
                          version = version + 1,
                          updated_at = now()
-                     WHERE id = $1 AND owner_id = $2 AND ($14::int4 IS NULL OR version = $14)
+                     WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) AND ($14::int4 IS NULL OR version = $14)
                      RETURNING ", patient_columns!(), "
                  ), audit AS (
                      INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                     SELECT $2, 'patient.update', 'patient', $1,
+                     SELECT $17, 'patient.update', 'patient', $1,
                             CASE WHEN EXISTS (SELECT 1 FROM updated) THEN 'success'
                                  WHEN EXISTS (SELECT 1 FROM target) THEN 'denied'
                                  ELSE 'not_found' END, $15, $16
@@ -177,7 +192,7 @@ async fn update(
             ),
             &[
                 (&id, Type::UUID),
-                (&caller.id, Type::UUID),
+                (&principal.owner_scope(), Type::UUID),
                 (&changes.name, Type::TEXT),
                 (&changes.date_of_birth, Type::DATE),
                 (&changes.gender, Type::TEXT),
@@ -192,6 +207,7 @@ async fn update(
                 (&expected, Type::INT4),
                 (&meta.request_id, Type::TEXT),
                 (&meta.source_ip, Type::INET),
+                (&principal.caller().id, Type::UUID),
             ],
         )
         .await?;
@@ -208,9 +224,9 @@ async fn update(
     }
 }
 
-async fn remove(
+pub async fn remove<P: Principal>(
     State(state): State<AppState>,
-    caller: Caller,
+    principal: P,
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<Reply<Value>, ApiError> {
@@ -219,18 +235,19 @@ async fn remove(
         .db
         .query_opt(
             "WITH deleted AS (
-                 DELETE FROM patients WHERE id = $1 AND owner_id = $2 RETURNING id
+                 DELETE FROM patients WHERE id = $1 AND ($2::uuid IS NULL OR owner_id = $2) RETURNING id
              ), audit AS (
                  INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                 SELECT $2, 'patient.delete', 'patient', $1,
+                 SELECT $5, 'patient.delete', 'patient', $1,
                         CASE WHEN EXISTS (SELECT 1 FROM deleted) THEN 'success' ELSE 'not_found' END, $3, $4
              )
              SELECT id FROM deleted",
             &[
                 (&id, Type::UUID),
-                (&caller.id, Type::UUID),
+                (&principal.owner_scope(), Type::UUID),
                 (&meta.request_id, Type::TEXT),
                 (&meta.source_ip, Type::INET),
+                (&principal.caller().id, Type::UUID),
             ],
         )
         .await?;

@@ -1,14 +1,17 @@
 //! Who is calling and how they prove it: access tokens (jwt.rs), passwords
 //! (password.rs), refresh tokens (refresh.rs) and the `Caller` extractor (caller.rs)
-//! that turns an `Authorization: Bearer` header into a checked identity.
+//! that turns an `Authorization: Bearer` header into a checked identity, and
+//! `Principal` (principal.rs), which says whose records that identity reaches.
 
 mod caller;
 pub mod jwt;
 pub mod password;
+mod principal;
 pub mod refresh;
 
 pub use caller::{Caller, Role};
 pub use jwt::JwtKeys;
+pub use principal::{Admin, Principal};
 
 /// SHA-256, for values the database must match but never hold in the clear.
 pub fn sha256(data: &[u8]) -> Vec<u8> {

@@ -6,6 +6,7 @@
 pub mod doctor;
 pub mod mapping;
 pub mod patient;
+pub mod user;
 
 use serde::Serializer;
 use tokio_postgres::Row;
