@@ -8,5 +8,6 @@ pub fn router(state: AppState) -> Router {
     auth::router(state.clone())
         .merge(patients::router(state.clone()))
         .merge(doctors::router(state.clone()))
-        .merge(mappings::router(state))
+        .merge(mappings::router(state.clone()))
+        .merge(admin::router(state))
 }

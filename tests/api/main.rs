@@ -2,6 +2,7 @@
 //! (see `api_tests::spawn_app`).
 
 mod access_tokens;
+mod admin;
 mod auth;
 mod doctors;
 mod mappings;

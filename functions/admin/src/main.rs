@@ -1,0 +1,6 @@
+//! The admin Lambda: `/api/admin/*`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(admin::router).await
+}
