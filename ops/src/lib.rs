@@ -166,6 +166,33 @@ pub async fn make_admin(client: &Client, email: &str) -> Result<MakeAdmin, tokio
     })
 }
 
+/// An operator command, as the CLI parses it and as the operator Lambda receives it
+/// (`{"command": "migrate"}`, `{"command": "make-admin", "email": "..."}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Command {
+    Migrate,
+    MakeAdmin { email: String },
+}
+
+/// Runs a command; the answer is one line for the operator either way.
+pub async fn run(client: &mut Client, command: &Command) -> Result<String, String> {
+    match command {
+        Command::Migrate => {
+            let applied = migrate(client).await.map_err(|e| e.to_string())?;
+            Ok(match applied.as_slice() {
+                [] => "migrations: already up to date".into(),
+                versions => format!("migrations: applied {versions:?}"),
+            })
+        }
+        Command::MakeAdmin { email } => match make_admin(client, email).await.map_err(|e| describe(&e))? {
+            MakeAdmin::Promoted => Ok(format!("{email} is now an admin")),
+            MakeAdmin::AlreadyAdmin => Ok(format!("{email} was already an admin")),
+            MakeAdmin::NoSuchUser => Err(format!("no user has the email {email}; register first")),
+        },
+    }
+}
+
 /// Connects with the same URL rules (and TLS) as the functions, for one-off operator work.
 pub async fn connect(url: &str, ca_file: Option<&str>) -> Result<Connection, String> {
     let db = Db::connect_url(&Secret::new(url), ca_file, 1, Duration::from_secs(10)).map_err(|e| e.to_string())?;

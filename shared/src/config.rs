@@ -1,7 +1,7 @@
 //! Settings, read once per cold start. Everything has a documented default except the
 //! two secrets (README, "Configuration"). The secrets come from `DATABASE_URL` and
-//! `JWT_SECRET`; `Settings::load` is the seam where the Lambda build resolves them from
-//! Secrets Manager instead, so nothing downstream knows where they came from.
+//! `JWT_SECRET`, or from Secrets Manager when `DATABASE_SECRET_ARN` / `JWT_SECRET_ARN`
+//! are set (`Settings::load`, secrets.rs); nothing downstream knows which.
 
 use std::fmt;
 use std::time::Duration;
@@ -58,6 +58,33 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Reads the process environment, resolving `DATABASE_SECRET_ARN` / `JWT_SECRET_ARN`
+    /// through Secrets Manager when they are set: what a cold start calls.
+    pub async fn load() -> Result<Self, ConfigError> {
+        Self::load_with(|key| std::env::var(key).ok()).await
+    }
+
+    /// `load`, from any key lookup. (The AWS SDK itself still reads its own variables -
+    /// region, credentials, `AWS_ENDPOINT_URL` - from the environment.)
+    pub async fn load_with(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use crate::secrets::{DATABASE_KEYS, JWT_KEYS, SecretRef, fetch_all};
+        let database_arn = get("DATABASE_SECRET_ARN").filter(|v| !v.is_empty());
+        let jwt_arn = get("JWT_SECRET_ARN").filter(|v| !v.is_empty());
+        if database_arn.is_none() && jwt_arn.is_none() {
+            return Self::from_lookup(get);
+        }
+        let (database_url, jwt_secret) = fetch_all(
+            database_arn.as_deref().map(|arn| SecretRef { arn, keys: DATABASE_KEYS }),
+            jwt_arn.as_deref().map(|arn| SecretRef { arn, keys: JWT_KEYS }),
+        )
+        .await?;
+        Self::from_lookup(|key| match key {
+            "DATABASE_URL" if database_url.is_some() => database_url.as_ref().map(|s| s.expose().to_string()),
+            "JWT_SECRET" if jwt_secret.is_some() => jwt_secret.as_ref().map(|s| s.expose().to_string()),
+            other => get(other),
+        })
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|key| std::env::var(key).ok())

@@ -1,14 +1,84 @@
-//! The Lambda entry every function's `main` calls: settings and pool built once per cold
-//! start, then the shared HTTP stack around the function's Router, served by lambda_http.
+//! The Lambda entry every function's `main` calls. Settings (secrets included) and the
+//! pool are built once per cold start; then each event is dispatched on its raw JSON:
+//!
+//! - a warmup - the constant input `{"warmup": true}`, or an EventBridge scheduled event
+//!   (`"source": "aws.events"`, `"detail-type": "Scheduled Event"`) - checks the pool,
+//!   opening its connection if needed, and returns without touching the Router. API
+//!   Gateway events carry neither shape at the top level, and nothing a client sends
+//!   (path, headers, body) is looked at, so no request can pose as a warmup;
+//! - anything else must be an API Gateway HTTP API (payload 2.0) event, and goes through
+//!   lambda_http's adapter into the same `http::app` stack the local server runs.
 
 use axum::Router;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, LambdaEvent};
+use lambda_runtime::{Error, service_fn};
+use serde_json::Value;
+use tower::ServiceExt;
 
 use crate::{AppState, Settings, http};
 
-pub async fn serve(router: fn(AppState) -> Router) -> Result<(), lambda_http::Error> {
+pub async fn serve(router: fn(AppState) -> Router) -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let state = Settings::from_env().and_then(AppState::new).inspect_err(|e| {
+    let settings = Settings::load().await.inspect_err(|e| {
         tracing::error!(error = %e, "cold start failed: fix the function's configuration");
     })?;
-    lambda_http::run(http::app(router(state))).await
+    let state = AppState::new(settings).inspect_err(|e| {
+        tracing::error!(error = %e, "cold start failed: fix the function's configuration");
+    })?;
+    let app = http::app(router(state.clone()));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let app = app.clone();
+        let state = state.clone();
+        async move { handle(app, state, event).await }
+    }))
+    .await
+}
+
+async fn handle(app: http::App, state: AppState, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let LambdaEvent { payload, context } = event;
+    if is_warmup(&payload) {
+        // A failed check is reported, not raised: the schedule must not retry into an
+        // outage, and the next real request reconnects anyway.
+        let database = match state.db.ping().await {
+            Ok(()) => "ok",
+            Err(e) => {
+                tracing::warn!(error = %e, "warmup: database unreachable");
+                "unreachable"
+            }
+        };
+        return Ok(serde_json::json!({ "warmup": "done", "database": database }));
+    }
+    let request: LambdaRequest = serde_json::from_value(payload)
+        .map_err(|e| format!("not an API Gateway HTTP API (payload 2.0) event or a warmup: {e}"))?;
+    let response = Adapter::from(app).oneshot(LambdaEvent::new(request, context)).await?;
+    Ok(serde_json::to_value(response)?)
+}
+
+fn is_warmup(payload: &Value) -> bool {
+    let constant = payload.as_object().is_some_and(|o| o.len() == 1 && o.get("warmup") == Some(&Value::Bool(true)));
+    let scheduled = payload.get("source").and_then(Value::as_str) == Some("aws.events")
+        && payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
+    constant || scheduled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_warmup;
+    use serde_json::json;
+
+    #[test]
+    fn warmups_are_exactly_the_two_shapes() {
+        assert!(is_warmup(&json!({"warmup": true})));
+        assert!(is_warmup(&json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})));
+        for not in [
+            json!({"warmup": "true"}),
+            json!({"warmup": true, "extra": 1}),
+            json!({"source": "aws.events", "detail-type": "EC2 Instance State-change Notification"}),
+            json!({"version": "2.0", "rawPath": "/api/health", "body": "{\"warmup\": true}"}),
+            json!({"version": "2.0", "headers": {"source": "aws.events", "detail-type": "Scheduled Event"}}),
+        ] {
+            assert!(!is_warmup(&not), "{not}");
+        }
+    }
 }

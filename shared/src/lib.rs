@@ -1,6 +1,6 @@
 //! The common crate every function stands on. Each module is one concern:
 //!
-//! - `config`: settings and secrets, read once per cold start
+//! - `config` / `secrets`: settings, and secrets from Secrets Manager, read once per cold start
 //! - `db`: the pool (TLS per `sslmode`) and `Db::run`, the one way to reach Postgres
 //! - `auth`: access tokens, passwords, refresh tokens, the `Caller` extractor
 //! - `envelope` / `error`: the response envelope and `ApiError`, mapped to HTTP in one place
@@ -25,6 +25,7 @@ pub mod lambda;
 pub mod pagination;
 pub mod query;
 pub mod records;
+pub mod secrets;
 pub mod state;
 pub mod telemetry;
 pub mod validate;

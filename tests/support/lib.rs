@@ -6,6 +6,8 @@
 //!
 //! Needs `TEST_PG_BASE` (a superuser URL without a database), which `scripts/test` sets.
 
+pub mod lambda;
+
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::Value;

@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# The Python-packaged tools the scripts need (scripts/requirements.txt), in a virtualenv
+# kept outside the clone and keyed by the requirements' hash, so a second run - or CI on
+# a machine that ran before - reuses it, and a changed pin makes a fresh one.
+
+ensure_python_tools() {
+  local root=${HEALTHCARE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/healthcare-api}
+  local key
+  key=$(sha256sum scripts/requirements.txt | cut -c1-12)
+  TOOLS_VENV="$root/venv-$key"
+  if [ ! -x "$TOOLS_VENV/bin/cargo-lambda" ]; then
+    echo "==> Installing cargo-lambda, zig, moto, cfn-lint, sam (PyPI) into $TOOLS_VENV"
+    python3 -m venv --help >/dev/null 2>&1 || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    rm -rf "$TOOLS_VENV"
+    mkdir -p "$root"
+    python3 -m venv "$TOOLS_VENV"
+    "$TOOLS_VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements.txt
+  fi
+  # First on PATH: `cargo lambda` finds cargo-lambda, and cargo-lambda finds zig via
+  # `python3 -m ziglang` from this venv.
+  export PATH="$TOOLS_VENV/bin:$PATH"
+}
+
+# start_moto DIR: a local Secrets Manager on a free port; exports what the AWS SDK reads.
+start_moto() {
+  local dir=$1 port
+  port=$(free_port)
+  "$TOOLS_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+  MOTO_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+  export AWS_EC2_METADATA_DISABLED=true
+  echo "==> Secrets Manager emulator (moto) on 127.0.0.1:$port"
+}

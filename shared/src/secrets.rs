@@ -1,0 +1,85 @@
+//! Secrets Manager, for the Lambda cold start. With `DATABASE_SECRET_ARN` and/or
+//! `JWT_SECRET_ARN` set, those values come from Secrets Manager (one client, both
+//! fetched at once) instead of `DATABASE_URL` / `JWT_SECRET`.
+//!
+//! A secret may be a plain string (the URL, the key) or JSON, as the console's key/value
+//! editor makes it: `{"url": "..."}` for the database (or `database_url`), `{"secret": "..."}`
+//! for the JWT key (or `jwt_secret`). Anything else fails the cold start with a message
+//! naming the secret - never with the secret's value.
+
+use aws_sdk_secretsmanager::Client;
+
+use crate::config::{ConfigError, Secret};
+
+pub const DATABASE_KEYS: &[&str] = &["url", "database_url"];
+pub const JWT_KEYS: &[&str] = &["secret", "jwt_secret"];
+
+/// A secret to fetch: its ARN (or name) and the JSON keys that may hold the value.
+pub struct SecretRef<'a> {
+    pub arn: &'a str,
+    pub keys: &'a [&'a str],
+}
+
+/// Fetches the named secrets concurrently; `None` in, `None` out.
+pub async fn fetch_all(
+    database: Option<SecretRef<'_>>,
+    jwt: Option<SecretRef<'_>>,
+) -> Result<(Option<Secret>, Option<Secret>), ConfigError> {
+    let config = aws_config::load_from_env().await;
+    let client = Client::new(&config);
+    let fetch = async |wanted: Option<SecretRef<'_>>| match wanted {
+        Some(wanted) => fetch(&client, &wanted).await.map(Some),
+        None => Ok(None),
+    };
+    tokio::try_join!(fetch(database), fetch(jwt))
+}
+
+async fn fetch(client: &Client, wanted: &SecretRef<'_>) -> Result<Secret, ConfigError> {
+    let output = client.get_secret_value().secret_id(wanted.arn).send().await.map_err(|e| {
+        ConfigError(format!(
+            "secret {} could not be read: {}",
+            wanted.arn,
+            aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+        ))
+    })?;
+    let raw = output.secret_string().ok_or_else(|| {
+        ConfigError(format!("secret {} has no string value (binary secrets are not supported)", wanted.arn))
+    })?;
+    extract(raw, wanted.keys).map(Secret::new).map_err(|why| ConfigError(format!("secret {}: {why}", wanted.arn)))
+}
+
+/// The value inside a secret string: the string itself, or the first of `keys` in a JSON
+/// object. Errors never include the value.
+pub fn extract(raw: &str, keys: &[&str]) -> Result<String, String> {
+    let trimmed = raw.trim();
+    if !trimmed.starts_with('{') {
+        return if trimmed.is_empty() { Err("is empty".into()) } else { Ok(trimmed.to_string()) };
+    }
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(trimmed).map_err(|_| "looks like JSON but does not parse as an object".to_string())?;
+    keys.iter()
+        .find_map(|key| object.get(*key).and_then(|v| v.as_str()).filter(|v| !v.is_empty()))
+        .map(str::to_string)
+        .ok_or_else(|| format!("is a JSON object without a non-empty string under any of: {}", keys.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_json_secrets() {
+        assert_eq!(extract("postgres://u:p@h/d", DATABASE_KEYS).unwrap(), "postgres://u:p@h/d");
+        assert_eq!(extract(" {\"url\": \"postgres://x\"} ", DATABASE_KEYS).unwrap(), "postgres://x");
+        assert_eq!(extract("{\"database_url\": \"postgres://y\"}", DATABASE_KEYS).unwrap(), "postgres://y");
+        assert_eq!(extract("{\"secret\": \"k\"}", JWT_KEYS).unwrap(), "k");
+    }
+
+    #[test]
+    fn unusable_secrets_are_explained_without_their_value() {
+        for raw in ["", "  ", "{\"password\": \"hunter2\"}", "{\"url\": 5}", "{not json", "{\"url\": \"\"}"] {
+            let err = extract(raw, DATABASE_KEYS).unwrap_err();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+}

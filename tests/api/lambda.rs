@@ -1,0 +1,179 @@
+//! The real function binaries, under cargo lambda's Runtime API emulator, answering real
+//! API Gateway v2 payloads (from `events/`), EventBridge scheduled events and the
+//! constant warmup; and taking their secrets from a local Secrets Manager (moto).
+
+use api_tests::lambda::{Emulator, event, http_answer};
+use api_tests::{JWT_SECRET, fresh_database};
+use serde_json::{Value, json};
+
+const FUNCTIONS: &[&str] = &["auth", "patients", "doctors", "mappings", "admin"];
+
+fn with_token(mut event: Value, token: &str) -> Value {
+    event["headers"]["authorization"] = json!(format!("Bearer {token}"));
+    event
+}
+
+#[tokio::test]
+async fn auth_and_patients_binaries_answer_api_gateway_events() {
+    let database_url = fresh_database().await;
+    let env = [("DATABASE_URL", database_url.as_str()), ("JWT_SECRET", JWT_SECRET)];
+    let mut emulator = Emulator::start().await;
+    emulator.spawn("auth", "auth", &env);
+    emulator.spawn("patients", "patients", &env);
+
+    let register = event("auth-register.json");
+    let response = emulator.invoke("auth", &register).await.unwrap();
+    let (status, body) = http_answer(&response);
+    assert_eq!((status, body["status"].as_str()), (201, Some("created")), "{body}");
+    // The request id is API Gateway's, from the event's request context.
+    assert_eq!(response["headers"]["x-request-id"], register["requestContext"]["requestId"]);
+    assert_eq!(response["headers"]["cache-control"], "no-store");
+
+    let (status, body) = http_answer(&emulator.invoke("auth", &event("auth-login.json")).await.unwrap());
+    assert_eq!(status, 200, "{body}");
+    let token = body["data"]["access_token"].as_str().unwrap().to_string();
+
+    let (status, created) =
+        http_answer(&emulator.invoke("patients", &with_token(event("patients-create.json"), &token)).await.unwrap());
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().unwrap();
+
+    let mut get = with_token(event("patients-get.json"), &token);
+    let path = format!("/api/patients/{id}");
+    get["rawPath"] = json!(path);
+    get["requestContext"]["http"]["path"] = json!(path);
+    let (status, read) = http_answer(&emulator.invoke("patients", &get).await.unwrap());
+    assert_eq!((status, &read["data"]["name"]), (200, &json!("Grace Hopper")), "{read}");
+
+    let (status, list) =
+        http_answer(&emulator.invoke("patients", &with_token(event("patients-list.json"), &token)).await.unwrap());
+    assert_eq!((status, list["data"]["items"].as_array().map(Vec::len)), (200, Some(1)));
+    // Without the token, the same binary says 401 in the envelope.
+    let (status, _) = http_answer(&emulator.invoke("patients", &event("patients-create.json")).await.unwrap());
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn every_binary_answers_warmups_without_touching_the_router() {
+    let database_url = fresh_database().await;
+    let env = [("DATABASE_URL", database_url.as_str()), ("JWT_SECRET", JWT_SECRET)];
+    let mut emulator = Emulator::start().await;
+    for name in FUNCTIONS {
+        emulator.spawn(name, name, &env);
+    }
+    for name in FUNCTIONS {
+        for warmup in [event("scheduled.json"), event("warmup.json")] {
+            let answer = emulator.invoke(name, &warmup).await.unwrap();
+            assert_eq!(answer, json!({"warmup": "done", "database": "ok"}), "{name}");
+        }
+    }
+    // A client cannot pose as a warmup: its request is routed like any other.
+    let mut posing = event("health.json");
+    posing["headers"]["source"] = json!("aws.events");
+    posing["headers"]["detail-type"] = json!("Scheduled Event");
+    posing["body"] = json!("{\"warmup\": true}");
+    let (status, body) = http_answer(&emulator.invoke("auth", &posing).await.unwrap());
+    assert_eq!((status, body["data"]["database"].as_str()), (200, Some("ok")), "health answered, as a request");
+    // Anything that is neither is refused as an invocation error, not answered.
+    assert!(emulator.invoke("auth", &json!({"hello": "world"})).await.is_err());
+}
+
+async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL is not set: run the tests through scripts/test"
+    );
+    aws_sdk_secretsmanager::Client::new(&aws_config::load_from_env().await)
+}
+
+async fn put_secret(client: &aws_sdk_secretsmanager::Client, value: &str) -> String {
+    let name = format!("healthcare/test/{}", uuid::Uuid::now_v7());
+    let created = client.create_secret().name(&name).secret_string(value).send().await.unwrap();
+    created.arn().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_cold_start_reads_both_secrets_from_secrets_manager() {
+    let client = secrets_client().await;
+    let database_url = fresh_database().await;
+    let jwt_secret = "a-jwt-secret-that-only-secrets-manager-knows";
+    let database_arn = put_secret(&client, &json!({"url": database_url, "username": "ignored"}).to_string()).await;
+    let jwt_arn = put_secret(&client, jwt_secret).await;
+
+    let mut emulator = Emulator::start().await;
+    emulator.spawn("auth", "auth", &[("DATABASE_SECRET_ARN", &database_arn), ("JWT_SECRET_ARN", &jwt_arn)]);
+    let (status, body) = http_answer(&emulator.invoke("auth", &event("auth-register.json")).await.unwrap());
+    assert_eq!(status, 201, "{body}");
+    // The token is signed with the key from Secrets Manager.
+    let token = body["data"]["access_token"].as_str().unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&["healthcare-api"]);
+    jsonwebtoken::decode::<Value>(token, &jsonwebtoken::DecodingKey::from_secret(jwt_secret.as_bytes()), &validation)
+        .expect("signed with the secret from Secrets Manager");
+}
+
+#[tokio::test]
+async fn settings_accept_plain_and_json_secrets_and_explain_bad_ones() {
+    let client = secrets_client().await;
+    let key = "k".repeat(40);
+    let plain_db = put_secret(&client, "postgres://u:p@db.example.com/app?sslmode=require").await;
+    let json_jwt = put_secret(&client, &json!({"secret": key}).to_string()).await;
+    let lookup =
+        |pairs: Vec<(&'static str, String)>| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+
+    let settings = shared::Settings::load_with(lookup(vec![
+        ("DATABASE_SECRET_ARN", plain_db.clone()),
+        ("JWT_SECRET_ARN", json_jwt),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(settings.database_url.expose(), "postgres://u:p@db.example.com/app?sslmode=require");
+    assert_eq!(settings.jwt_secret.expose(), key);
+
+    // One from Secrets Manager, the other from the environment.
+    let mixed =
+        shared::Settings::load_with(lookup(vec![("DATABASE_SECRET_ARN", plain_db), ("JWT_SECRET", key.clone())]))
+            .await
+            .unwrap();
+    assert_eq!(mixed.jwt_secret.expose(), key);
+
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist";
+    let err =
+        shared::Settings::load_with(lookup(vec![("DATABASE_SECRET_ARN", missing.into()), ("JWT_SECRET", key.clone())]))
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("does-not-exist"), "{err}");
+
+    let wrong_shape = put_secret(&client, &json!({"password": "hunter2"}).to_string()).await;
+    let err = shared::Settings::load_with(lookup(vec![("DATABASE_SECRET_ARN", wrong_shape), ("JWT_SECRET", key)]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("url") && !err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_secret_fails_the_cold_start_with_a_clear_log_line() {
+    let _ = secrets_client().await;
+    let mut emulator = Emulator::start().await;
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope";
+    let child = emulator.spawn("auth", "auth", &[("DATABASE_SECRET_ARN", arn), ("JWT_SECRET", JWT_SECRET)]);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.expect("exits").unwrap();
+    assert!(!status.success());
+    let mut out = String::new();
+    use tokio::io::AsyncReadExt;
+    child.stdout.take().unwrap().read_to_string(&mut out).await.unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut out).await.unwrap();
+    assert!(out.contains("cold start failed") && out.contains("secret:nope"), "{out}");
+}
+
+#[tokio::test]
+async fn the_operator_binary_migrates_and_makes_admins() {
+    let database_url = fresh_database().await;
+    let mut emulator = Emulator::start().await;
+    emulator.spawn("operator", "operator", &[("DATABASE_URL", &database_url)]);
+    let answer = emulator.invoke("operator", &event("operator-migrate.json")).await.unwrap();
+    assert_eq!(answer, json!({"ok": true, "message": "migrations: already up to date"}));
+    let refused = emulator.invoke("operator", &event("operator-make-admin.json")).await.unwrap_err();
+    assert!(refused.contains("register first"), "{refused}");
+    assert!(emulator.invoke("operator", &json!({"command": "drop-everything"})).await.is_err());
+}
