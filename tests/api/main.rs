@@ -11,4 +11,5 @@ mod patients;
 mod platform;
 mod round_trips;
 mod schema;
+mod template;
 mod transport;

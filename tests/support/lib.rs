@@ -124,6 +124,12 @@ impl TestApp {
         Self { app, state, database_url }
     }
 
+    /// One function's Router alone (as its Lambda serves it), over this database.
+    pub fn with_router(router: axum::Router, database_url: String) -> Self {
+        let state = AppState::new(settings(&database_url, &[])).unwrap();
+        Self { app: shared::http::app(router), state, database_url }
+    }
+
     /// A direct connection to this test's database, to look behind the API.
     pub async fn sql(&self) -> Client {
         connect(&self.database_url).await

@@ -13,23 +13,31 @@ use axum::routing::{get, put};
 use shared::AppState;
 use shared::auth::Admin;
 
+const PATIENTS: &str = "/api/admin/patients";
+const PATIENT: &str = "/api/admin/patients/{id}";
+const DOCTORS: &str = "/api/admin/doctors";
+const DOCTOR: &str = "/api/admin/doctors/{id}";
+const MAPPINGS: &str = "/api/admin/mappings";
+const MAPPING: &str = "/api/admin/mappings/{id}";
+const USERS: &str = "/api/admin/users";
+const USER: &str = "/api/admin/users/{id}";
+const USER_ROLE: &str = "/api/admin/users/{id}/role";
+const AUDIT: &str = "/api/admin/audit";
+
+/// Every path this function serves; template.yaml must route each of them here.
+pub const ROUTES: &[&str] = &[PATIENTS, PATIENT, DOCTORS, DOCTOR, MAPPINGS, MAPPING, USERS, USER, USER_ROLE, AUDIT];
+
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/admin/patients", get(patients::list::<Admin>))
-        .route(
-            "/api/admin/patients/{id}",
-            get(patients::read::<Admin>).put(patients::update::<Admin>).delete(patients::remove::<Admin>),
-        )
-        .route("/api/admin/doctors", get(doctors::list::<Admin>))
-        .route(
-            "/api/admin/doctors/{id}",
-            get(doctors::read::<Admin>).put(doctors::update::<Admin>).delete(doctors::remove::<Admin>),
-        )
-        .route("/api/admin/mappings", get(mappings::list::<Admin>))
-        .route("/api/admin/mappings/{id}", get(mappings::read::<Admin>).delete(mappings::remove::<Admin>))
-        .route("/api/admin/users", get(users::list))
-        .route("/api/admin/users/{id}", get(users::read))
-        .route("/api/admin/users/{id}/role", put(users::change_role))
-        .route("/api/admin/audit", get(audit::list))
+        .route(PATIENTS, get(patients::list::<Admin>))
+        .route(PATIENT, get(patients::read::<Admin>).put(patients::update::<Admin>).delete(patients::remove::<Admin>))
+        .route(DOCTORS, get(doctors::list::<Admin>))
+        .route(DOCTOR, get(doctors::read::<Admin>).put(doctors::update::<Admin>).delete(doctors::remove::<Admin>))
+        .route(MAPPINGS, get(mappings::list::<Admin>))
+        .route(MAPPING, get(mappings::read::<Admin>).delete(mappings::remove::<Admin>))
+        .route(USERS, get(users::list))
+        .route(USER, get(users::read))
+        .route(USER_ROLE, put(users::change_role))
+        .route(AUDIT, get(audit::list))
         .with_state(state)
 }

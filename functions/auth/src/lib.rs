@@ -16,14 +16,24 @@ use tokio_postgres::types::Type;
 
 pub use session::TokenBundle;
 
+const REGISTER: &str = "/api/auth/register";
+const LOGIN: &str = "/api/auth/login";
+const REFRESH: &str = "/api/auth/refresh";
+const LOGOUT: &str = "/api/auth/logout";
+const ME: &str = "/api/auth/me";
+const HEALTH: &str = "/api/health";
+
+/// Every path this function serves; template.yaml must route each of them here.
+pub const ROUTES: &[&str] = &[REGISTER, LOGIN, REFRESH, LOGOUT, ME, HEALTH];
+
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/auth/register", post(register::register))
-        .route("/api/auth/login", post(login::login))
-        .route("/api/auth/refresh", post(tokens::refresh))
-        .route("/api/auth/logout", post(tokens::logout))
-        .route("/api/auth/me", get(me))
-        .route("/api/health", get(health))
+        .route(REGISTER, post(register::register))
+        .route(LOGIN, post(login::login))
+        .route(REFRESH, post(tokens::refresh))
+        .route(LOGOUT, post(tokens::logout))
+        .route(ME, get(me))
+        .route(HEALTH, get(health))
         .with_state(state)
 }
 

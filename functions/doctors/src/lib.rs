@@ -19,10 +19,16 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+const COLLECTION: &str = "/api/doctors";
+const ITEM: &str = "/api/doctors/{id}";
+
+/// Every path this function serves; template.yaml must route each of them here.
+pub const ROUTES: &[&str] = &[COLLECTION, ITEM];
+
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/doctors", get(list::<Caller>).post(create))
-        .route("/api/doctors/{id}", get(read::<Caller>).put(update::<Caller>).delete(remove::<Caller>))
+        .route(COLLECTION, get(list::<Caller>).post(create))
+        .route(ITEM, get(read::<Caller>).put(update::<Caller>).delete(remove::<Caller>))
         .with_state(state)
 }
 

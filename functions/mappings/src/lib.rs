@@ -20,11 +20,17 @@ use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, doctor_columns,
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+const COLLECTION: &str = "/api/mappings";
+const ITEM: &str = "/api/mappings/{id}";
+
+/// Every path this function serves; template.yaml must route each of them here.
+pub const ROUTES: &[&str] = &[COLLECTION, ITEM];
+
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/mappings", get(list::<Caller>).post(create))
+        .route(COLLECTION, get(list::<Caller>).post(create))
         // GET takes a patient id (that patient's doctors); DELETE takes a mapping id.
-        .route("/api/mappings/{id}", get(doctors_of_patient).delete(remove::<Caller>))
+        .route(ITEM, get(doctors_of_patient).delete(remove::<Caller>))
         .with_state(state)
 }
 

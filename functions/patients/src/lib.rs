@@ -18,10 +18,16 @@ use shared::records::patient::{NewPatient, Patient, PatientChanges};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, patient_columns};
 use tokio_postgres::types::Type;
 
+const COLLECTION: &str = "/api/patients";
+const ITEM: &str = "/api/patients/{id}";
+
+/// Every path this function serves; template.yaml must route each of them here.
+pub const ROUTES: &[&str] = &[COLLECTION, ITEM];
+
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/patients", get(list::<Caller>).post(create))
-        .route("/api/patients/{id}", get(read::<Caller>).put(update::<Caller>).delete(remove::<Caller>))
+        .route(COLLECTION, get(list::<Caller>).post(create))
+        .route(ITEM, get(read::<Caller>).put(update::<Caller>).delete(remove::<Caller>))
         .with_state(state)
 }
 

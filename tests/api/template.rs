@@ -1,0 +1,90 @@
+//! template.yaml routes exactly what the functions serve: every path a function serves
+//! reaches that function on API Gateway, every route in the template reaches something
+//! its function serves, and a $default route sends everything else to a function (so
+//! even unknown paths get the envelope). The template is read by cfn-lint's decoder
+//! (scripts/lib/template_routes.py); what the functions serve is their `ROUTES`, and
+//! each of those is checked against the function's own Router.
+
+use api_tests::spawn_app;
+use axum::Router;
+use serde::Deserialize;
+use shared::AppState;
+
+#[derive(Debug, Deserialize)]
+struct TemplateRoute {
+    binary: String,
+    path: String,
+}
+
+fn template_routes() -> Vec<TemplateRoute> {
+    let output = std::process::Command::new("python3")
+        .arg("scripts/lib/template_routes.py")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("python3 with cfn-lint (run the tests through scripts/test)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+type Function = (&'static str, &'static [&'static str], fn(AppState) -> Router);
+
+const FUNCTIONS: &[Function] = &[
+    ("auth", ::auth::ROUTES, ::auth::router),
+    ("patients", ::patients::ROUTES, ::patients::router),
+    ("doctors", ::doctors::ROUTES, ::doctors::router),
+    ("mappings", ::mappings::ROUTES, ::mappings::router),
+    ("admin", ::admin::ROUTES, ::admin::router),
+];
+
+/// A concrete path for a route pattern (`{id}` becomes a UUID).
+fn concrete(pattern: &str) -> String {
+    pattern.replace("{id}", "0190a1b2-0000-7000-8000-000000000000")
+}
+
+/// How API Gateway picks a route: an exact path first, then the longest greedy prefix,
+/// then $default.
+fn routed_to<'a>(routes: &'a [TemplateRoute], path: &str) -> Option<&'a TemplateRoute> {
+    routes.iter().find(|r| r.path == path).or_else(|| {
+        routes
+            .iter()
+            .filter_map(|r| {
+                let prefix = r.path.strip_suffix("{proxy+}")?;
+                (path.starts_with(prefix) && path.len() > prefix.len()).then_some((prefix.len(), r))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, r)| r)
+            .or_else(|| routes.iter().find(|r| r.path == "$default"))
+    })
+}
+
+#[tokio::test]
+async fn template_routes_match_the_routes_the_functions_serve() {
+    let routes = template_routes();
+    assert!(routes.iter().any(|r| r.path == "$default"), "a $default route must exist");
+    let app = spawn_app().await;
+
+    for (binary, served, router) in FUNCTIONS {
+        for pattern in *served {
+            let path = concrete(pattern);
+            let route = routed_to(&routes, &path).unwrap_or_else(|| panic!("nothing routes {path}"));
+            assert_eq!(
+                &route.binary, binary,
+                "{path} is served by {binary} but API Gateway sends it to {}",
+                route.binary
+            );
+            // ROUTES does not lie: the function's own Router knows the path.
+            let own = api_tests::TestApp::with_router(router(app.state.clone()), app.database_url.clone());
+            let response = own.get(&path, None).await;
+            assert_ne!(response.body["message"], "No such route.", "{binary} does not serve {path}");
+        }
+    }
+    for route in routes.iter().filter(|r| r.path != "$default") {
+        let (_, served, _) = FUNCTIONS.iter().find(|(b, _, _)| *b == route.binary).expect("a known binary");
+        assert!(
+            served.iter().any(|p| routed_to(&routes, &concrete(p)).is_some_and(|r| r.path == route.path)),
+            "{} routes to {} but reaches nothing it serves",
+            route.path,
+            route.binary
+        );
+    }
+}
