@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use shared::config::Secret;
-use shared::db::{Connection, Db};
+use shared::db::{Connection, Db, Limits};
 use tokio_postgres::Client;
 
 pub struct Migration {
@@ -195,7 +195,10 @@ pub async fn run(client: &mut Client, command: &Command) -> Result<String, Strin
 
 /// Connects with the same URL rules (and TLS) as the functions, for one-off operator work.
 pub async fn connect(url: &str, ca_file: Option<&str>) -> Result<Connection, String> {
-    let db = Db::connect_url(&Secret::new(url), ca_file, 1, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    // Migrations may legitimately run for minutes (an index on a big table).
+    let limits =
+        Limits { pool_size: 1, connect_timeout: Duration::from_secs(10), statement_timeout: Duration::from_secs(3600) };
+    let db = Db::connect_url(&Secret::new(url), ca_file, limits).map_err(|e| e.to_string())?;
     db.connection().await.map_err(|e| format!("connecting to the database: {e}"))
 }
 

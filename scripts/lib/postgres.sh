@@ -75,7 +75,13 @@ pg_stat_statements.track_utility = off
 fsync = off
 CONF
   fi
+  echo "$port" >"$dir/port"
   as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 30 start >/dev/null
+}
+
+# restart_cluster DIR: starts a stopped cluster again on the port it had.
+restart_cluster() {
+  start_cluster "$1" "$(cat "$1/port")"
 }
 
 stop_cluster() {
@@ -91,4 +97,49 @@ psql_super() {
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+ensure_pgbouncer_installed() {
+  command -v pgbouncer >/dev/null && return 0
+  [ -x /usr/sbin/pgbouncer ] && return 0
+  echo "==> Installing PgBouncer from Debian's packages"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+}
+
+# start_pgbouncer DIR SERVER_PORT: PgBouncer in transaction mode in front of a cluster,
+# as Neon's pooled (-pooler) endpoint is. Prints its port.
+start_pgbouncer() {
+  local dir=$1 server_port=$2 port
+  port=$(free_port)
+  mkdir -p "$dir"
+  echo "\"postgres\" \"$PG_SUPERUSER_PASSWORD\"" >"$dir/userlist.txt"
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$server_port
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = 20
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  [ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
+  as_pg "$(command -v pgbouncer || echo /usr/sbin/pgbouncer)" -d "$dir/pgbouncer.ini"
+  for _ in $(seq 1 50); do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "$port"
+}
+
+stop_pgbouncer() {
+  local dir=$1
+  [ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null
+  return 0
 }

@@ -55,6 +55,8 @@ pub struct Settings {
     pub db_pool_size: usize,
     /// Bound on opening a connection and on waiting for a free one.
     pub db_connect_timeout: Duration,
+    /// Bound on one statement; past it the statement is cancelled and the answer is 503.
+    pub db_statement_timeout: Duration,
 }
 
 impl Settings {
@@ -120,6 +122,7 @@ impl Settings {
             refresh_token_ttl: Duration::from_secs(number("REFRESH_TOKEN_TTL_DAYS", 30)? * 24 * 3600),
             db_pool_size: number("DB_POOL_SIZE", 2)? as usize,
             db_connect_timeout: Duration::from_millis(number("DB_CONNECT_TIMEOUT_MS", 3000)?),
+            db_statement_timeout: Duration::from_millis(number("DB_STATEMENT_TIMEOUT_MS", 5000)?),
         })
     }
 }

@@ -168,7 +168,8 @@ async fn a_missing_secret_fails_the_cold_start_with_a_clear_log_line() {
 
 #[tokio::test]
 async fn the_operator_binary_migrates_and_makes_admins() {
-    let database_url = fresh_database().await;
+    // Operators get the direct URL (README): migrations need one server connection.
+    let database_url = api_tests::direct_url(&fresh_database().await);
     let mut emulator = Emulator::start().await;
     emulator.spawn("operator", "operator", &[("DATABASE_URL", &database_url)]);
     let answer = emulator.invoke("operator", &event("operator-migrate.json")).await.unwrap();

@@ -5,6 +5,7 @@ mod access_tokens;
 mod admin;
 mod auth;
 mod doctors;
+mod faults;
 mod lambda;
 mod mappings;
 mod patients;

@@ -16,7 +16,7 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
 
 #[tokio::test]
 async fn an_edited_migration_is_refused() {
-    let url = fresh_database().await;
+    let url = api_tests::direct_url(&fresh_database().await);
     let mut client = connect(&url).await;
     client.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1", &[]).await.unwrap();
     let err = ops::migrate(&mut client).await.unwrap_err();
@@ -48,7 +48,7 @@ async fn audit_events_outlive_the_user_they_describe() {
 
 #[tokio::test]
 async fn uuid_v7_ids_sort_by_creation() {
-    let url = fresh_database().await;
+    let url = api_tests::direct_url(&fresh_database().await);
     let client = connect(&url).await;
     let rows = client.query("SELECT uuid_v7() FROM generate_series(1, 3)", &[]).await.unwrap();
     let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.get(0)).collect();
@@ -64,7 +64,8 @@ async fn tls_connections_verify_the_server_certificate() {
     let Ok(ca_file) = std::env::var("TEST_PG_CA_FILE") else {
         panic!("TEST_PG_CA_FILE is not set: run the tests through scripts/test");
     };
-    let url = fresh_database().await.replace("sslmode=disable", "sslmode=require");
+    // Directly to the server: the local PgBouncer speaks no TLS.
+    let url = api_tests::direct_url(&fresh_database().await).replace("sslmode=disable", "sslmode=require");
     let trusted = api_tests::TestApp::with_settings(settings(&url, &[("DATABASE_CA_FILE", &ca_file)]), url.clone());
     trusted.get("/api/health", None).await.expect(200, "success");
     let ssl: bool = connect_tls_check(&trusted).await;

@@ -23,8 +23,15 @@ pub const PASSWORD: &str = "correct-horse-battery";
 
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
+/// The server, directly: for creating databases and for the tests' own SQL.
 pub fn pg_base() -> String {
     std::env::var("TEST_PG_BASE").expect("TEST_PG_BASE is not set: run the tests through scripts/test")
+}
+
+/// What the app under test connects to: the server, or in the pooler pass a PgBouncer
+/// in transaction mode in front of it (`TEST_PG_APP_BASE`), as Neon's pooled endpoint is.
+pub fn app_base() -> String {
+    std::env::var("TEST_PG_APP_BASE").unwrap_or_else(|_| pg_base())
 }
 
 pub async fn connect(url: &str) -> Client {
@@ -53,13 +60,18 @@ async fn template() -> &'static str {
         .await
 }
 
-/// A fresh, migrated, empty database; returns its URL.
+/// A fresh, migrated, empty database; returns the URL the app should use for it.
 pub async fn fresh_database() -> String {
     let template = template().await;
     let name = format!("test_{}", Uuid::now_v7().simple());
     let admin = connect(&format!("{}/postgres", pg_base())).await;
     admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await.unwrap();
-    format!("{}/{name}?sslmode=disable", pg_base())
+    format!("{}/{name}?sslmode=disable", app_base())
+}
+
+/// The direct URL of the database behind an app URL.
+pub fn direct_url(app_url: &str) -> String {
+    app_url.replacen(&app_base(), &pg_base(), 1)
 }
 
 pub fn settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
@@ -130,9 +142,10 @@ impl TestApp {
         Self { app: shared::http::app(router), state, database_url }
     }
 
-    /// A direct connection to this test's database, to look behind the API.
+    /// A direct connection to this test's database (never through the pooler), to look
+    /// behind the API.
     pub async fn sql(&self) -> Client {
-        connect(&self.database_url).await
+        connect(&direct_url(&self.database_url)).await
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
