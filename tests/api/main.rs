@@ -8,6 +8,7 @@ mod doctors;
 mod faults;
 mod lambda;
 mod mappings;
+mod openapi;
 mod patients;
 mod platform;
 mod round_trips;

@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# fuzz_local_api WORKDIR PG_DIR PG_PORT: schemathesis against the local API, the way a
+# client would meet it - the real server binary on 127.0.0.1, its own fresh database,
+# a signed-in admin - for a bounded number of examples and a bounded time. It fails on
+# any 5xx other than 503 and on any response that breaks docs/openapi.json.
+fuzz_local_api() {
+  local work=$1 pg_dir=$2 pg_port=$3 api_port token
+  psql_super "$pg_dir" "$pg_port" "CREATE DATABASE fuzz"
+  export FUZZ_DATABASE_URL="postgres://postgres:$PG_SUPERUSER_PASSWORD@127.0.0.1:$pg_port/fuzz?sslmode=disable"
+  DATABASE_URL=$FUZZ_DATABASE_URL "${CARGO_TARGET_DIR:-target}/debug/ops" migrate >/dev/null
+  api_port=$(free_port)
+  DATABASE_URL=$FUZZ_DATABASE_URL JWT_SECRET=fuzzing-secret-of-at-least-32-bytes!! PORT=$api_port RUST_LOG=warn \
+    "${CARGO_TARGET_DIR:-target}/debug/local-api" >"$work/fuzz-api.log" 2>&1 &
+  local api_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$api_port/api/health" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  # An admin, so the admin routes are exercised too (an admin is also an ordinary user
+  # of the other routes).
+  curl -fs -o /dev/null -X POST "http://127.0.0.1:$api_port/api/auth/register" -H 'content-type: application/json' \
+    -d '{"name":"Fuzz","email":"fuzz@example.com","password":"fuzzing-password"}'
+  DATABASE_URL=$FUZZ_DATABASE_URL "${CARGO_TARGET_DIR:-target}/debug/ops" make-admin fuzz@example.com >/dev/null
+  token=$(curl -fs -X POST "http://127.0.0.1:$api_port/api/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"fuzz@example.com","password":"fuzzing-password"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["access_token"])')
+  local status=0
+  (cd "$work" && timeout "${FUZZ_SECONDS:-300}" schemathesis run "$OLDPWD/docs/openapi.json" \
+    --url "http://127.0.0.1:$api_port" -H "Authorization: Bearer $token" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --max-examples "${FUZZ_EXAMPLES:-25}" --workers 2 --seed "${FUZZ_SEED:-20261122}" --generation-deterministic \
+    --no-color) || status=$?
+  kill "$api_pid" 2>/dev/null
+  wait "$api_pid" 2>/dev/null || true  # it exits 143 on our SIGTERM
+  if [ "$status" -ne 0 ]; then
+    echo "schemathesis failed ($status); the API's log:" >&2
+    tail -n 30 "$work/fuzz-api.log" >&2
+  fi
+  return "$status"
+}
