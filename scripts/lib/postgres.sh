@@ -139,7 +139,14 @@ INI
 }
 
 stop_pgbouncer() {
-  local dir=$1
-  [ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null
+  local dir=$1 pid
+  [ -f "$dir/pgbouncer.pid" ] || return 0
+  pid=$(cat "$dir/pgbouncer.pid")
+  kill "$pid" 2>/dev/null || return 0
+  # A daemon: not our child, so poll until it is gone (it writes its log to the end).
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
   return 0
 }
