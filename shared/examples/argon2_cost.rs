@@ -9,7 +9,8 @@ async fn main() {
     let mut samples: Vec<f64> = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
-        let matched = shared::auth::password::verify("a benchmark password".into(), phc.clone()).await.expect("verifying");
+        let matched =
+            shared::auth::password::verify("a benchmark password".into(), phc.clone()).await.expect("verifying");
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
         assert!(matched);
     }
