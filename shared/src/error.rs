@@ -207,7 +207,9 @@ impl From<tokio_postgres::Error> for ApiError {
         if is_transient(code) {
             return ApiError::Unavailable;
         }
-        ApiError::internal(err)
+        // The code and the server's message only: a DETAIL line can quote row values
+        // ("Failing row contains ..."), which may be patient data and must not be logged.
+        ApiError::Internal(format!("database error {}: {}", code.code(), db.message()))
     }
 }
 
