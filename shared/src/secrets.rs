@@ -42,16 +42,43 @@ fn client() -> Result<Client, ConfigError> {
     let region = std::env::var("AWS_REGION")
         .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
         .map_err(|_| ConfigError("AWS_REGION is not set (Lambda sets it; set it to read secrets elsewhere)".into()))?;
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")).ok();
     let mut config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .region(aws_sdk_secretsmanager::config::Region::new(region))
         .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
-    if let Ok(endpoint) =
-        std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER"))
-    {
+    if trusts_amazon_roots_only(&region, endpoint.as_deref()) {
+        config = config.http_client(amazon_roots_client()?);
+    }
+    if let Some(endpoint) = endpoint {
         config = config.endpoint_url(endpoint);
     }
-    Ok(Client::from_conf(config.build()))
+    Ok(Client::from_conf(config.region(aws_sdk_secretsmanager::config::Region::new(region)).build()))
+}
+
+/// The roots of Amazon Trust Services, which sign every AWS endpoint outside China.
+const AMAZON_ROOTS: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// Whether the client can trust Amazon's roots alone. The SDK's default client loads and
+/// parses the system's whole CA bundle on first use - ~10 ms of a cold start whose budget
+/// is 10 ms - to reach an endpoint whose chain always ends at one of five known roots.
+/// The China partition (other CAs) and a custom HTTPS endpoint (a proxy, an emulator with
+/// its own CA) keep the system bundle, as the SDK's default would.
+fn trusts_amazon_roots_only(region: &str, endpoint: Option<&str>) -> bool {
+    let custom_https = endpoint.is_some_and(|url| url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")));
+    !region.starts_with("cn-") && !custom_https
+}
+
+fn amazon_roots_client() -> Result<aws_sdk_secretsmanager::config::SharedHttpClient, ConfigError> {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(AMAZON_ROOTS))
+        .build()
+        .map_err(|e| ConfigError(format!("TLS settings for Secrets Manager: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
 }
 
 async fn fetch(client: &Client, wanted: &SecretRef<'_>) -> Result<Secret, ConfigError> {
@@ -93,6 +120,24 @@ mod tests {
         assert_eq!(extract(" {\"url\": \"postgres://x\"} ", DATABASE_KEYS).unwrap(), "postgres://x");
         assert_eq!(extract("{\"database_url\": \"postgres://y\"}", DATABASE_KEYS).unwrap(), "postgres://y");
         assert_eq!(extract("{\"secret\": \"k\"}", JWT_KEYS).unwrap(), "k");
+    }
+
+    #[test]
+    fn the_amazon_roots_are_five_usable_trust_anchors() {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(AMAZON_ROOTS).collect::<Result<_, _>>().unwrap();
+        let mut store = rustls::RootCertStore::empty();
+        let (added, rejected) = store.add_parsable_certificates(certs);
+        assert_eq!((added, rejected), (5, 0));
+    }
+
+    #[test]
+    fn the_system_bundle_is_kept_where_amazon_roots_may_not_do() {
+        assert!(trusts_amazon_roots_only("eu-west-1", None));
+        assert!(trusts_amazon_roots_only("us-gov-west-1", None));
+        assert!(trusts_amazon_roots_only("us-east-1", Some("http://127.0.0.1:5000")));
+        assert!(!trusts_amazon_roots_only("cn-north-1", None));
+        assert!(!trusts_amazon_roots_only("us-east-1", Some("HTTPS://secrets.internal.example")));
     }
 
     #[test]
