@@ -33,9 +33,16 @@ async fn unknown_routes_are_404_and_wrong_methods_405_in_the_envelope() {
     app.get("/api/nothing-here", None).await.expect(404, "not_found");
     app.get("/", None).await.expect(404, "not_found");
     app.get("/api/auth", None).await.expect(404, "not_found");
-    app.get("/api/auth/login", None).await.expect(405, "invalid");
-    app.call(Method::DELETE, "/api/auth/me", None, None).await.expect(405, "invalid");
-    app.post("/api/health", &json!({}), None).await.expect(405, "invalid");
+    // A 405 names the methods that would work (RFC 9110 requires `Allow` on a 405).
+    let wrong_method = app.get("/api/auth/login", None).await;
+    wrong_method.expect(405, "invalid");
+    assert_eq!(wrong_method.headers["allow"], "POST");
+    let wrong_method = app.call(Method::DELETE, "/api/auth/me", None, None).await;
+    wrong_method.expect(405, "invalid");
+    assert_eq!(wrong_method.headers["allow"], "GET,HEAD");
+    let wrong_method = app.post("/api/health", &json!({}), None).await;
+    wrong_method.expect(405, "invalid");
+    assert_eq!(wrong_method.headers["allow"], "GET,HEAD");
 }
 
 #[tokio::test]
