@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # fuzz_local_api WORKDIR PG_DIR PG_PORT: schemathesis against the local API, the way a
 # client would meet it - the real server binary on 127.0.0.1, its own fresh database,
-# a signed-in admin - for a bounded number of examples and a bounded time. It fails on
-# any 5xx other than 503 and on any response that breaks docs/openapi.json.
+# a signed-in admin - for a bounded number of examples (scripts/lib/schemathesis.toml)
+# and a bounded time. It fails on any 5xx other than 503 and on any response that
+# breaks docs/openapi.json.
 fuzz_local_api() {
   local work=$1 pg_dir=$2 pg_port=$3 api_port token
   psql_super "$pg_dir" "$pg_port" "CREATE DATABASE fuzz"
@@ -29,10 +30,10 @@ fuzz_local_api() {
   # Python) shares ast.parse's recursion counter between threads, so two workers can
   # crash it with "AST constructor recursion depth mismatch" (python/cpython#106905) -
   # a failure of the tool, not of the API.
-  (cd "$work" && timeout "${FUZZ_SECONDS:-300}" schemathesis run "$OLDPWD/docs/openapi.json" \
+  (cd "$work" && timeout "${FUZZ_SECONDS:-300}" schemathesis --config-file "$OLDPWD/scripts/lib/schemathesis.toml" run "$OLDPWD/docs/openapi.json" \
     --url "http://127.0.0.1:$api_port" -H "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-    --max-examples "${FUZZ_EXAMPLES:-25}" --workers 1 --seed "${FUZZ_SEED:-20261122}" --generation-deterministic \
+    --workers 1 --seed "${FUZZ_SEED:-20261122}" --generation-deterministic \
     --no-color) || status=$?
   kill "$api_pid" 2>/dev/null
   wait "$api_pid" 2>/dev/null || true  # it exits 143 on our SIGTERM
