@@ -131,18 +131,43 @@ async fn settings_accept_plain_and_json_secrets_and_explain_bad_ones() {
     assert_eq!(settings.jwt_secret.expose(), key);
 
     // One from Secrets Manager, the other from the environment.
-    let mixed =
-        shared::Settings::load_with(lookup(vec![("DATABASE_SECRET_ARN", plain_db), ("JWT_SECRET", key.clone())]))
-            .await
-            .unwrap();
+    let mixed = shared::Settings::load_with(lookup(vec![
+        ("DATABASE_SECRET_ARN", plain_db.clone()),
+        ("JWT_SECRET", key.clone()),
+    ]))
+    .await
+    .unwrap();
     assert_eq!(mixed.jwt_secret.expose(), key);
 
+    // One JSON secret may hold both values, named by its name rather than its ARN.
+    let both =
+        put_secret(&client, &json!({"url": "postgres://both@db.example.com/app", "secret": key}).to_string()).await;
+    let both_name = client.describe_secret().secret_id(&both).send().await.unwrap().name().unwrap().to_string();
+    let shared_secret = shared::Settings::load_with(lookup(vec![
+        ("DATABASE_SECRET_ARN", both_name.clone()),
+        ("JWT_SECRET_ARN", both_name),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(shared_secret.database_url.expose(), "postgres://both@db.example.com/app");
+    assert_eq!(shared_secret.jwt_secret.expose(), key);
+
+    // A missing secret is named, with Secrets Manager's reason, also beside one that exists.
     let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist";
     let err =
         shared::Settings::load_with(lookup(vec![("DATABASE_SECRET_ARN", missing.into()), ("JWT_SECRET", key.clone())]))
             .await
             .unwrap_err();
     assert!(err.to_string().contains("does-not-exist"), "{err}");
+    let err = shared::Settings::load_with(lookup(vec![
+        ("DATABASE_SECRET_ARN", plain_db.clone()),
+        ("JWT_SECRET_ARN", missing.into()),
+    ]))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("secret arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist"), "{err}");
+    assert!(err.contains("ResourceNotFoundException"), "{err}");
 
     let wrong_shape = put_secret(&client, &json!({"password": "hunter2"}).to_string()).await;
     let err = shared::Settings::load_with(lookup(vec![("DATABASE_SECRET_ARN", wrong_shape), ("JWT_SECRET", key)]))
