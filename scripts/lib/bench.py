@@ -410,7 +410,7 @@ def write_report(argon2_ms):
               "## Database round trips per request (counted by `pg_stat_statements`, 20 requests each)", "",
               "| request | statements |", "|---|---|", *[f"| {k} | {v:g} |" for k, v in trips.items()], "",
               "Each statement is one round trip: statements go out as unnamed extended-protocol messages in one flight.",
-              "Login takes two by design: claim a throttle attempt and read the user, verify the password off the database, then write.", "",
+              "Login takes two by design: read the user and the throttle state, verify the password off the database, then write.", "",
               "## Reproduce", "", "```sh", "scripts/bench            # about 5 minutes with warm builds; BENCH_SECONDS=10 for longer cells", "```", ""]
     with open(os.path.join(ROOT, "docs", "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(lines))

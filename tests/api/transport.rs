@@ -147,6 +147,6 @@ async fn login_input_errors_are_400_and_do_not_count_as_failures() {
         let response = app.post("/api/auth/login", &body, None).await;
         assert_eq!(response.status, 400, "{body}");
     }
-    let failures: i64 = app.sql().await.query_one("SELECT count(*) FROM login_throttle", &[]).await.unwrap().get(0);
+    let failures: i64 = app.sql().await.query_one("SELECT count(*) FROM login_failures", &[]).await.unwrap().get(0);
     assert_eq!(failures, 0);
 }

@@ -1,15 +1,14 @@
-//! `POST /api/auth/login`, with throttling that holds across Lambda instances and
-//! concurrent requests.
+//! `POST /api/auth/login`, with throttling that holds across Lambda instances.
 //!
-//! Each email (by hash) has a row in `login_throttle` with the times of its recent
-//! attempts. A login first claims an attempt on that row - refused when five fall within
-//! the last 15 minutes - and only then checks the password; success deletes the row. The
-//! claim is an upsert, so concurrent guesses queue on the row lock and a burst gets five
-//! attempts in all. An attempt whose request dies before the verdict counts as a failure.
+//! Failed attempts are rows in `login_failures` (keyed by a hash of the email), so every
+//! instance sees the same count. After `MAX_FAILURES` within the window, attempts for that
+//! email get 429 until enough failures age out. The rule is 5 failures in 15 minutes: in
+//! the SQL, `OFFSET 4` (the 5th most recent failure) and `interval '15 minutes'`. An unknown email and a wrong password take
+//! the same path: one argon2 verify (against a dummy hash when there is no user), one
+//! write, the same 401 - neither the answer nor its timing tells which it was.
 //!
-//! An unknown email and a wrong password take the same path: one argon2 verify (against a
-//! dummy hash when there is no user), one write, the same 401 - neither the answer nor
-//! its timing tells which it was.
+//! Two concurrent wrong guesses can both pass the check before either is recorded, so
+//! a burst may get a few attempts past the limit; sequential guessing cannot.
 
 use axum::extract::State;
 use shared::audit::{self, Event, Outcome};
@@ -24,8 +23,6 @@ use shared::records::user::User;
 use crate::session::{TokenBundle, refresh_expiry};
 
 const WRONG_CREDENTIALS: &str = "The email or password is incorrect.";
-/// The throttling window, `interval '15 minutes'` in the SQL.
-const WINDOW_SECS: i64 = 15 * 60;
 
 pub async fn login(
     State(state): State<AppState>,
@@ -42,33 +39,23 @@ pub async fn login(
     let email = email.trim().to_lowercase();
     let email_hash = sha256(email.as_bytes());
 
-    // Claim an attempt and read the user (if any), in one round trip. `retry_after` is
-    // read from the statement's snapshot, which a claim committed by a concurrent request
-    // may postdate: then the whole window is the honest answer.
+    // The user (if any) and the throttle state, in one round trip.
     let row = state
         .db
         .query_one(
-            "WITH claim AS (
-                 INSERT INTO login_throttle AS t (email_hash, attempts) VALUES ($1, ARRAY[now()])
-                 ON CONFLICT (email_hash) DO UPDATE
-                 SET attempts = ARRAY(SELECT a FROM unnest(t.attempts) a WHERE a > now() - interval '15 minutes') || now()
-                 WHERE (SELECT count(*) FROM unnest(t.attempts) a WHERE a > now() - interval '15 minutes') < 5
-                 RETURNING 1
-             )
-             SELECT u.id, u.name, u.email, u.role, u.created_at, u.password_hash, t.claimed, t.retry_after
-             FROM (SELECT EXISTS (SELECT FROM claim) AS claimed,
-                          (SELECT ceil(extract(epoch FROM min(a) + interval '15 minutes' - now()))::int8
-                           FROM login_throttle, unnest(attempts) a
-                           WHERE email_hash = $1 AND a > now() - interval '15 minutes') AS retry_after) t
-             LEFT JOIN users u ON u.email = $2",
+            "SELECT u.id, u.name, u.email, u.role, u.created_at, u.password_hash,
+                        ceil(extract(epoch FROM t.fifth_newest + interval '15 minutes' - now()))::int8 AS retry_after
+                 FROM (SELECT (SELECT failed_at FROM login_failures
+                               WHERE email_hash = $1 AND failed_at > now() - interval '15 minutes'
+                               ORDER BY failed_at DESC OFFSET 4 LIMIT 1) AS fifth_newest) t
+                 LEFT JOIN users u ON u.email = $2",
             &[(&email_hash, Type::BYTEA), (&email, Type::TEXT)],
         )
         .await?;
     let user_id: Option<Uuid> = row.try_get("id").map_err(ApiError::internal)?;
-    let claimed: bool = row.try_get("claimed").map_err(ApiError::internal)?;
+    let retry_after: Option<i64> = row.try_get("retry_after").map_err(ApiError::internal)?;
 
-    if !claimed {
-        let retry_after: Option<i64> = row.try_get("retry_after").map_err(ApiError::internal)?;
+    if let Some(secs) = retry_after {
         let event = Event {
             actor_id: user_id,
             action: "auth.login_throttled",
@@ -77,8 +64,7 @@ pub async fn login(
             outcome: Outcome::Denied,
         };
         audit::record(&state.db, &meta, &event).await?;
-        let secs = retry_after.unwrap_or(WINDOW_SECS).clamp(1, WINDOW_SECS);
-        return Err(ApiError::RateLimited { retry_after_secs: secs as u64 });
+        return Err(ApiError::RateLimited { retry_after_secs: secs.max(1) as u64 });
     }
 
     let stored_hash: Option<String> = row.try_get("password_hash").map_err(ApiError::internal)?;
@@ -92,7 +78,7 @@ pub async fn login(
                 .db
                 .execute(
                         "WITH cleared AS (
-                             DELETE FROM login_throttle WHERE email_hash = $1
+                             DELETE FROM login_failures WHERE email_hash = $1
                          ), session AS (
                              INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
                              VALUES (uuid_v7(), $2, $3, $4)
@@ -116,9 +102,20 @@ pub async fn login(
             state
                 .db
                 .execute(
-                        "INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                         VALUES ($1, 'auth.login_failed', 'user', $1, 'denied', $2, $3)",
-                        &[(&user_id, Type::UUID), (&meta.request_id, Type::TEXT), (&meta.source_ip, Type::INET)],
+                        "WITH failure AS (
+                             INSERT INTO login_failures (email_hash) VALUES ($1)
+                         ), pruned AS (
+                             DELETE FROM login_failures
+                             WHERE email_hash = $1 AND failed_at <= now() - interval '15 minutes'
+                         )
+                         INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
+                         VALUES ($2, 'auth.login_failed', 'user', $2, 'denied', $3, $4)",
+                        &[
+                            (&email_hash, Type::BYTEA),
+                            (&user_id, Type::UUID),
+                            (&meta.request_id, Type::TEXT),
+                            (&meta.source_ip, Type::INET),
+                        ],
                     )
                 .await?;
             Err(ApiError::Unauthorized(WRONG_CREDENTIALS.into()))
