@@ -95,8 +95,9 @@ fn client() -> Result<Client, ConfigError> {
 const AMAZON_ROOTS: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
 
 /// Whether the client can trust Amazon's roots alone. The SDK's default client loads and
-/// parses the system's whole CA bundle on first use - ~10 ms of a cold start whose budget
-/// is 10 ms - to reach an endpoint whose chain always ends at one of five known roots.
+/// parses the system's whole CA bundle on first use - ~4 ms of a cold start whose budget
+/// is 10 ms (docs/BENCHMARKS.md) - to reach an endpoint whose chain always ends at one of
+/// five known roots.
 /// The China partition (other CAs) and a custom HTTPS endpoint (a proxy, an emulator with
 /// its own CA) keep the system bundle, as the SDK's default would.
 fn trusts_amazon_roots_only(region: &str, endpoint: Option<&str>) -> bool {
