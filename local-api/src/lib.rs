@@ -1,23 +1,43 @@
-//! Every function's Router merged into one, with the same paths API Gateway routes to
-//! each Lambda, plus the OpenAPI document at `/api/openapi.json` (local only: the
-//! Lambdas do not carry it). The tests drive this same Router in-process.
+//! The list of HTTP functions - the one place that names them all, with their routes,
+//! Routers and statements - and every Router merged into one, with the same paths API
+//! Gateway routes to each Lambda, plus the OpenAPI document at `/api/openapi.json`
+//! (local only: the Lambdas do not carry it). The local server, the tests and (through
+//! `cargo metadata`, which lists the same crates) the scripts all read this list.
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use shared::AppState;
+use shared::db::Statement;
 
 /// The contract as OpenAPI 3.1 (docs/openapi.json), for Postman, Insomnia and generators.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
+/// One Lambda function that serves HTTP: its crate under `functions/`.
+pub struct Function {
+    /// The crate's (and the Lambda package's) name.
+    pub name: &'static str,
+    /// Every path it serves; template.yaml must route each of them to it.
+    pub routes: &'static [&'static str],
+    pub router: fn(AppState) -> Router,
+    /// Every statement it issues, for the schema test.
+    pub statements: fn() -> Vec<Statement>,
+}
+
+pub const FUNCTIONS: &[Function] = &[
+    Function { name: "auth", routes: auth::ROUTES, router: auth::router, statements: auth::statements },
+    Function { name: "patients", routes: patients::ROUTES, router: patients::router, statements: patients::statements },
+    Function { name: "doctors", routes: doctors::ROUTES, router: doctors::router, statements: doctors::statements },
+    Function { name: "mappings", routes: mappings::ROUTES, router: mappings::router, statements: mappings::statements },
+    Function { name: "admin", routes: admin::ROUTES, router: admin::router, statements: admin::statements },
+];
+
 pub fn router(state: AppState) -> Router {
-    auth::router(state.clone())
-        .merge(patients::router(state.clone()))
-        .merge(doctors::router(state.clone()))
-        .merge(mappings::router(state.clone()))
-        .merge(admin::router(state))
+    FUNCTIONS
+        .iter()
+        .fold(Router::new(), |merged, function| merged.merge((function.router)(state.clone())))
         .route(OPENAPI_PATH, get(openapi))
 }
 

@@ -12,9 +12,12 @@
 
 use std::time::Duration;
 
+use shared::RequestMeta;
+use shared::audit::Audit;
 use shared::config::Secret;
-use shared::db::{Connection, Db, Limits};
+use shared::db::{Connection, Db, Limits, Sql, Statement};
 use tokio_postgres::Client;
+use tokio_postgres::types::Type;
 
 pub struct Migration {
     pub version: i32,
@@ -136,27 +139,15 @@ pub enum MakeAdmin {
     NoSuchUser,
 }
 
+static MAKE_ADMIN: Sql = shared::sql!("sql/make_admin.sql");
+
 /// Gives the user with this email the admin role: the only way the first admin is made.
 /// Audited like a role change through the API, with no actor (an operator, not a user).
-pub async fn make_admin(client: &Client, email: &str) -> Result<MakeAdmin, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            "WITH target AS (
-                 SELECT id, role FROM users WHERE email = lower(trim($1))
-             ), promoted AS (
-                 UPDATE users SET role = 'admin', updated_at = now()
-                 WHERE id IN (SELECT id FROM target WHERE role <> 'admin')
-                 RETURNING id
-             ), audit AS (
-                 INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id)
-                 SELECT NULL, 'user.role_changed', 'user', id, 'success', 'ops:make-admin' FROM promoted
-             )
-             SELECT (SELECT role FROM target) AS role, EXISTS (SELECT 1 FROM promoted) AS promoted",
-            &[&email],
-        )
-        .await?;
-    let (role, promoted): (Option<String>, bool) = match row {
-        Some(row) => (row.get(0), row.get(1)),
+pub async fn make_admin(client: &Client, email: &str) -> Result<MakeAdmin, String> {
+    let rows = make_admin_statement(email).query_client(client).await?;
+    let column = |e: tokio_postgres::Error| format!("reading make-admin's answer: {e}");
+    let (role, promoted): (Option<String>, bool) = match rows.first() {
+        Some(row) => (row.try_get("role").map_err(column)?, row.try_get("promoted").map_err(column)?),
         None => (None, false),
     };
     Ok(match (role, promoted) {
@@ -164,6 +155,22 @@ pub async fn make_admin(client: &Client, email: &str) -> Result<MakeAdmin, tokio
         (Some(_), false) => MakeAdmin::AlreadyAdmin,
         (None, _) => MakeAdmin::NoSuchUser,
     })
+}
+
+fn make_admin_statement(email: &str) -> Statement {
+    let operator = RequestMeta { request_id: "ops:make-admin".into(), source_ip: None };
+    Statement::new(&MAKE_ADMIN)
+        .bind("email", email.to_owned())
+        .audit(
+            &operator,
+            Audit::new("user.role_changed", "user").actor(None).resource_from("id").for_each_row_of("promoted"),
+        )
+        .reads(&[("role", Type::TEXT), ("promoted", Type::BOOL)])
+}
+
+/// Every statement the operator tasks issue (migrations aside), for the schema test.
+pub fn statements() -> Vec<Statement> {
+    vec![make_admin_statement("")]
 }
 
 /// An operator command, as the CLI parses it and as the operator Lambda receives it
@@ -185,7 +192,7 @@ pub async fn run(client: &mut Client, command: &Command) -> Result<String, Strin
                 versions => format!("migrations: applied {versions:?}"),
             })
         }
-        Command::MakeAdmin { email } => match make_admin(client, email).await.map_err(|e| describe(&e))? {
+        Command::MakeAdmin { email } => match make_admin(client, email).await? {
             MakeAdmin::Promoted => Ok(format!("{email} is now an admin")),
             MakeAdmin::AlreadyAdmin => Ok(format!("{email} was already an admin")),
             MakeAdmin::NoSuchUser => Err(format!("no user has the email {email}; register first")),

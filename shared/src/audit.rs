@@ -1,22 +1,30 @@
-//! The audit trail's writer. Most handlers record their event inside their own SQL
-//! statement (a data-modifying CTE inserting into `audit_events`), so the access and its
-//! record commit together in one round trip; `record` is for the few paths that have no
-//! statement of their own to ride on. Events hold ids only, never names, emails, dates of
-//! birth or notes.
+//! The audit trail: one event per audited request, written by the request's own
+//! statement. A handler describes its event with `Audit` and hands it to
+//! `Statement::audit`, which composes this module's CTE after the handler's own, so the
+//! access and its record commit together in one round trip and the outcome is decided
+//! from what the statement did. This is the one place the audit insert is written.
+//!
+//! Events hold ids only, never names, emails, dates of birth or notes.
 
-use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::ApiError;
-use crate::db::Db;
+use crate::db::{Sql, Statement};
 use crate::http::RequestMeta;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+static EVENT_ONLY: Sql = crate::sql!("sql/event_only.sql");
+
+/// A statement that records just this event, for the few paths that have no statement
+/// of their own to ride on.
+pub fn event_only(meta: &RequestMeta, audit: Audit) -> Statement {
+    Statement::new(&EVENT_ONLY).audit(meta, audit)
+}
+
+/// How an audited request ended (the `outcome` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Success,
     Denied,
     NotFound,
-    Error,
 }
 
 impl Outcome {
@@ -25,33 +33,189 @@ impl Outcome {
             Outcome::Success => "success",
             Outcome::Denied => "denied",
             Outcome::NotFound => "not_found",
-            Outcome::Error => "error",
         }
     }
 }
 
-pub struct Event<'a> {
-    pub actor_id: Option<Uuid>,
-    pub action: &'a str,
-    pub resource_type: &'a str,
-    pub resource_id: Option<Uuid>,
-    pub outcome: Outcome,
+/// How the outcome is decided, from the statement's CTEs (named by the template).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Always(Outcome),
+    /// `success` when `done` has a row, else `not_found`.
+    Found(&'static str),
+    /// `success` when `done` has a row; else `denied` when `target` has one (the record
+    /// exists but the write was refused); else `not_found`.
+    Refused {
+        done: &'static str,
+        target: &'static str,
+    },
+    /// `success` when `done` has a row, else `denied`.
+    DoneElseDenied(&'static str),
 }
 
-pub async fn record(db: &Db, meta: &RequestMeta, event: &Event<'_>) -> Result<(), ApiError> {
-    db.execute(
-        "INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            (&event.actor_id, Type::UUID),
-            (&event.action, Type::TEXT),
-            (&event.resource_type, Type::TEXT),
-            (&event.resource_id, Type::UUID),
-            (&event.outcome.as_str(), Type::TEXT),
-            (&meta.request_id, Type::TEXT),
-            (&meta.source_ip, Type::INET),
-        ],
-    )
-    .await
-    .map(drop)
+/// Whose or which id an event names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    /// The acting principal (`Statement::acting_as`).
+    Principal,
+    Value(Option<Uuid>),
+    /// An SQL expression over the statement's CTEs, e.g. `(SELECT id FROM created)`.
+    Sql(&'static str),
+    Nobody,
+}
+
+/// One audit event, as a handler describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Audit {
+    pub(crate) action: &'static str,
+    pub(crate) resource_type: &'static str,
+    actor: Who,
+    resource: Who,
+    verdict: Verdict,
+    each_row_of: Option<&'static str>,
+}
+
+impl Audit {
+    /// By the acting principal, about no particular record, always `success` - until
+    /// the builders below say otherwise.
+    pub fn new(action: &'static str, resource_type: &'static str) -> Self {
+        Self {
+            action,
+            resource_type,
+            actor: Who::Principal,
+            resource: Who::Nobody,
+            verdict: Verdict::Always(Outcome::Success),
+            each_row_of: None,
+        }
+    }
+
+    /// The record concerned.
+    pub fn resource(mut self, id: impl Into<Option<Uuid>>) -> Self {
+        self.resource = Who::Value(id.into());
+        self
+    }
+
+    /// The record concerned, as the statement finds it (an SQL expression).
+    pub fn resource_from(mut self, sql: &'static str) -> Self {
+        self.resource = Who::Sql(sql);
+        self
+    }
+
+    /// The user acting, where no principal is (sign-in flows).
+    pub fn actor(mut self, id: Option<Uuid>) -> Self {
+        self.actor = Who::Value(id);
+        self
+    }
+
+    /// The user acting, as the statement finds them (an SQL expression).
+    pub fn actor_from(mut self, sql: &'static str) -> Self {
+        self.actor = Who::Sql(sql);
+        self
+    }
+
+    pub fn outcome(mut self, verdict: Verdict) -> Self {
+        self.verdict = verdict;
+        self
+    }
+
+    /// One event per row of this CTE (none when it is empty), instead of exactly one.
+    pub fn for_each_row_of(mut self, cte: &'static str) -> Self {
+        self.each_row_of = Some(cte);
+        self
+    }
+
+    /// Everything that shapes the SQL, without the values: the statement cache's key.
+    pub(crate) fn shape(&self) -> AuditShape {
+        let who = |who: Who, param: &'static str| match who {
+            Who::Principal => "actor",
+            Who::Value(_) => param,
+            Who::Sql(sql) => sql,
+            Who::Nobody => "NULL",
+        };
+        AuditShape {
+            actor: (who(self.actor, "audit_actor"), matches!(self.actor, Who::Principal | Who::Value(_))),
+            resource: (who(self.resource, "audit_resource"), matches!(self.resource, Who::Principal | Who::Value(_))),
+            verdict: self.verdict,
+            each_row_of: self.each_row_of,
+        }
+    }
+
+    /// The values the CTE binds, beside action, resource type and the request's.
+    pub(crate) fn values(&self) -> impl Iterator<Item = (&'static str, Option<Uuid>)> {
+        let actor = match self.actor {
+            Who::Value(id) => Some(("audit_actor", id)),
+            _ => None,
+        };
+        let resource = match self.resource {
+            Who::Value(id) => Some(("audit_resource", id)),
+            _ => None,
+        };
+        actor.into_iter().chain(resource)
+    }
+}
+
+/// An `Audit` without its values. Each of `actor` and `resource` is an SQL expression
+/// or, when the flag is set, the name of a parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AuditShape {
+    actor: (&'static str, bool),
+    resource: (&'static str, bool),
+    verdict: Verdict,
+    each_row_of: Option<&'static str>,
+}
+
+impl AuditShape {
+    /// The CTE, named `audit`, with named parameters.
+    pub(crate) fn cte(&self) -> String {
+        let expr = |(text, is_param): (&str, bool)| if is_param { format!(":{text}") } else { text.to_owned() };
+        let from = self.each_row_of.map(|cte| format!(" FROM {cte}")).unwrap_or_default();
+        format!(
+            "audit AS (\n    INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)\n    \
+             SELECT {}, :audit_action, :audit_resource_type, {}, {}, :request_id, :source_ip{from}\n)",
+            expr(self.actor),
+            expr(self.resource),
+            verdict_sql(self.verdict),
+        )
+    }
+}
+
+fn verdict_sql(verdict: Verdict) -> String {
+    let exists = |cte: &str| format!("EXISTS (SELECT 1 FROM {cte})");
+    let (success, denied, not_found) =
+        (Outcome::Success.as_str(), Outcome::Denied.as_str(), Outcome::NotFound.as_str());
+    match verdict {
+        Verdict::Always(outcome) => format!("'{}'", outcome.as_str()),
+        Verdict::Found(done) => format!("CASE WHEN {} THEN '{success}' ELSE '{not_found}' END", exists(done)),
+        Verdict::Refused { done, target } => format!(
+            "CASE WHEN {} THEN '{success}' WHEN {} THEN '{denied}' ELSE '{not_found}' END",
+            exists(done),
+            exists(target)
+        ),
+        Verdict::DoneElseDenied(done) => format!("CASE WHEN {} THEN '{success}' ELSE '{denied}' END", exists(done)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cte_names_its_parameters_and_decides_the_outcome_from_the_statement() {
+        let audit = Audit::new("patient.update", "patient")
+            .resource(Uuid::nil())
+            .outcome(Verdict::Refused { done: "updated", target: "target" });
+        let cte = audit.shape().cte();
+        assert!(cte.contains("SELECT :actor, :audit_action, :audit_resource_type, :audit_resource, CASE"), "{cte}");
+        assert!(cte.contains("WHEN EXISTS (SELECT 1 FROM updated) THEN 'success' WHEN EXISTS (SELECT 1 FROM target) THEN 'denied' ELSE 'not_found' END"), "{cte}");
+        assert_eq!(audit.values().collect::<Vec<_>>(), [("audit_resource", Some(Uuid::nil()))]);
+    }
+
+    #[test]
+    fn per_row_events_read_their_ids_from_the_rows() {
+        let audit =
+            Audit::new("auth.logout", "user").actor_from("user_id").resource_from("user_id").for_each_row_of("family");
+        let cte = audit.shape().cte();
+        assert!(cte.contains("SELECT user_id, :audit_action, :audit_resource_type, user_id, 'success', :request_id, :source_ip FROM family"), "{cte}");
+        assert_eq!(audit.values().count(), 0);
+    }
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// The `status` word of the envelope (API.md, "The envelope").
+/// The `status` word of the envelope (docs/API.md, "The envelope").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -42,7 +42,7 @@ pub fn envelope_response<T: Serialize>(code: StatusCode, status: Status, message
             response
         }
         // Only a non-string map key or a failing Serialize impl gets here: a bug.
-        Err(e) => crate::ApiError::internal(format!("serialising a response: {e}")).into_response(),
+        Err(e) => crate::ApiError::internal_from("serialising a response", e).into_response(),
     }
 }
 
@@ -81,10 +81,10 @@ impl<T: Serialize> Reply<T> {
 impl<T: Serialize> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
         let mut response = envelope_response(self.code, self.status, &self.message, &self.data);
-        if let Some(version) = self.etag {
-            if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
-                response.headers_mut().insert(header::ETAG, value);
-            }
+        if let Some(version) = self.etag
+            && let Ok(value) = HeaderValue::from_str(&format!("\"{version}\""))
+        {
+            response.headers_mut().insert(header::ETAG, value);
         }
         response
     }

@@ -54,8 +54,12 @@ pub enum ApiError {
     },
     /// 503: the database is unreachable or gave up (timeout, restart, pooler limit).
     Unavailable,
-    /// 500: a bug or an unclassified failure. The cause is logged, never returned.
-    Internal(String),
+    /// 500: a bug or an unclassified failure. What was being done and the error behind
+    /// it are logged, never returned.
+    Internal {
+        context: Message,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 /// Seconds a client should wait before retrying after a 503.
@@ -73,8 +77,29 @@ impl ApiError {
         }
     }
 
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        ApiError::Internal(cause.to_string())
+    /// A failure with no error value behind it (a broken invariant).
+    pub fn internal(context: impl Into<Message>) -> Self {
+        ApiError::Internal { context: context.into(), source: None }
+    }
+
+    /// A failure caused by `source`, while doing `context`. Never pass an error the
+    /// database server sent: its Display can quote row values, so those go through
+    /// `From<tokio_postgres::Error>`, which logs the code and message only.
+    pub fn internal_from(context: impl Into<Message>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal { context: context.into(), source: Some(Box::new(source)) }
+    }
+
+    /// 409 for a unique constraint from `UNIQUE_CONSTRAINTS`, whether the database
+    /// raised it or a statement's `ON CONFLICT DO NOTHING` found it.
+    pub fn duplicate(constraint: &str) -> Self {
+        match UNIQUE_CONSTRAINTS.iter().find(|c| c.name == constraint) {
+            Some(c) => {
+                ApiError::Conflict { message: c.message.into(), errors: vec![FieldError::new(c.field, c.problem)] }
+            }
+            None => {
+                ApiError::Conflict { message: "A record with these details already exists.".into(), errors: Vec::new() }
+            }
+        }
     }
 
     fn parts(&self) -> (StatusCode, Status, Message) {
@@ -112,7 +137,7 @@ impl ApiError {
                 Status::Failed,
                 "The database is unavailable; try again shortly.".into(),
             ),
-            Internal(_) => (
+            Internal { .. } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Status::Unknown,
                 format!(
@@ -144,18 +169,26 @@ impl ApiError {
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ApiError::Internal(cause) => write!(f, "internal error: {cause}"),
+            ApiError::Internal { context, source: Some(source) } => write!(f, "internal error: {context}: {source}"),
+            ApiError::Internal { context, source: None } => write!(f, "internal error: {context}"),
             other => write!(f, "{}", other.parts().2),
         }
     }
 }
 
-impl std::error::Error for ApiError {}
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ApiError::Internal { source: Some(source), .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "request failed"),
+            ApiError::Internal { .. } => tracing::error!(error.cause = %self, "request failed"),
             ApiError::Unavailable => tracing::warn!("database unavailable"),
             _ => {}
         }
@@ -172,12 +205,35 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Unique constraints a client can trip, with the field and wording it should see.
-/// Every constraint in `migrations/` that guards client input belongs here.
-const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
-    ("users_email_key", "email", "is already registered"),
-    ("doctors_license_number_key", "license_number", "is already used by another doctor"),
-    ("mappings_patient_doctor_key", "doctor_id", "is already assigned to this patient"),
+/// A unique constraint a client can trip, and what the client is told.
+struct Unique {
+    name: &'static str,
+    message: &'static str,
+    field: &'static str,
+    problem: &'static str,
+}
+
+/// Every constraint in `migrations/` that guards client input belongs here, and every
+/// 409 for a duplicate is worded from here (`ApiError::duplicate`).
+const UNIQUE_CONSTRAINTS: &[Unique] = &[
+    Unique {
+        name: "users_email_key",
+        message: "An account with this email already exists.",
+        field: "email",
+        problem: "is already registered",
+    },
+    Unique {
+        name: "doctors_license_number_key",
+        message: "A doctor with this licence number already exists.",
+        field: "license_number",
+        problem: "is already used by another doctor",
+    },
+    Unique {
+        name: "mappings_patient_doctor_key",
+        message: "This doctor is already assigned to this patient.",
+        field: "doctor_id",
+        problem: "is already assigned to this patient",
+    },
 ];
 
 impl From<tokio_postgres::Error> for ApiError {
@@ -186,13 +242,12 @@ impl From<tokio_postgres::Error> for ApiError {
             return ApiError::Unavailable;
         }
         let Some(db) = err.as_db_error() else {
-            return ApiError::internal(err);
+            // Not a server error: a client-side failure (encoding, protocol), no row data.
+            return ApiError::internal_from("talking to the database", err);
         };
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
-            let known = db.constraint().and_then(|name| UNIQUE_CONSTRAINTS.iter().find(|(c, _, _)| *c == name));
-            let errors = known.map(|(_, field, msg)| vec![FieldError::new(*field, *msg)]).unwrap_or_default();
-            return ApiError::Conflict { message: "A record with these details already exists.".into(), errors };
+            return ApiError::duplicate(db.constraint().unwrap_or(""));
         }
         if *code == SqlState::FOREIGN_KEY_VIOLATION {
             return ApiError::NotFound("A referenced record does not exist.".into());
@@ -209,7 +264,7 @@ impl From<tokio_postgres::Error> for ApiError {
         }
         // The code and the server's message only: a DETAIL line can quote row values
         // ("Failing row contains ..."), which may be patient data and must not be logged.
-        ApiError::Internal(format!("database error {}: {}", code.code(), db.message()))
+        ApiError::internal(format!("database error {}: {}", code.code(), db.message()))
     }
 }
 
@@ -219,7 +274,7 @@ impl From<deadpool_postgres::PoolError> for ApiError {
         match err {
             PoolError::Backend(e) => e.into(),
             PoolError::Timeout(_) | PoolError::Closed | PoolError::NoRuntimeSpecified => ApiError::Unavailable,
-            PoolError::PostCreateHook(e) => ApiError::internal(e),
+            PoolError::PostCreateHook(e) => ApiError::internal_from("opening a database connection", e),
         }
     }
 }

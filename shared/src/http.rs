@@ -36,6 +36,11 @@ pub struct RequestMeta {
 }
 
 impl RequestMeta {
+    /// For building statements outside a request (the schema test).
+    pub fn placeholder() -> Self {
+        Self { request_id: String::new(), source_ip: None }
+    }
+
     fn of(request: &Request) -> Self {
         let lambda = request.extensions().get::<lambda_http::request::RequestContext>().and_then(|ctx| match ctx {
             lambda_http::request::RequestContext::ApiGatewayV2(ctx) => Some(ctx),

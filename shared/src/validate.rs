@@ -22,8 +22,9 @@ pub struct Form {
 }
 
 /// An optional field in a partial update: left alone, cleared with `null`, or set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Patch<T> {
+    #[default]
     Absent,
     Clear,
     Set(T),
@@ -37,11 +38,8 @@ impl<T> Patch<T> {
             Patch::Absent | Patch::Clear => None,
         }
     }
-    pub fn is_absent(&self) -> bool {
-        matches!(self, Patch::Absent)
-    }
     /// As SQL parameters: whether the field was sent, and its new value (NULL to clear).
-    pub fn as_params(&self) -> (bool, Option<&T>) {
+    pub fn into_params(self) -> (bool, Option<T>) {
         match self {
             Patch::Absent => (false, None),
             Patch::Clear => (true, None),
@@ -129,6 +127,40 @@ impl Form {
             return Err(ApiError::Missing(self.missing));
         }
         Ok(())
+    }
+
+    /// `finish`, then the required fields' values: once `finish` passed, each of them
+    /// is present, so a handler need not unwrap them one by one.
+    pub fn finish_with<R: Required>(self, required: R) -> Result<R::Values, ApiError> {
+        self.finish()?;
+        required.values().ok_or_else(|| ApiError::internal("a required field passed validation but has no value"))
+    }
+}
+
+/// The results of `Form::required` calls, one or a tuple of them.
+pub trait Required {
+    type Values;
+    fn values(self) -> Option<Self::Values>;
+}
+
+impl<A> Required for Option<A> {
+    type Values = A;
+    fn values(self) -> Option<A> {
+        self
+    }
+}
+
+impl<A, B> Required for (Option<A>, Option<B>) {
+    type Values = (A, B);
+    fn values(self) -> Option<(A, B)> {
+        Some((self.0?, self.1?))
+    }
+}
+
+impl<A, B, C> Required for (Option<A>, Option<B>, Option<C>) {
+    type Values = (A, B, C);
+    fn values(self) -> Option<(A, B, C)> {
+        Some((self.0?, self.1?, self.2?))
     }
 }
 

@@ -6,7 +6,10 @@ use api_tests::lambda::{Emulator, event, http_answer};
 use api_tests::{JWT_SECRET, fresh_database};
 use serde_json::{Value, json};
 
-const FUNCTIONS: &[&str] = &["auth", "patients", "doctors", "mappings", "admin"];
+/// The HTTP functions' names, from the one list.
+fn functions() -> impl Iterator<Item = &'static str> {
+    local_api::FUNCTIONS.iter().map(|f| f.name)
+}
 
 fn with_token(mut event: Value, token: &str) -> Value {
     event["headers"]["authorization"] = json!(format!("Bearer {token}"));
@@ -58,10 +61,10 @@ async fn every_binary_answers_warmups_without_touching_the_router() {
     let database_url = fresh_database().await;
     let env = [("DATABASE_URL", database_url.as_str()), ("JWT_SECRET", JWT_SECRET)];
     let mut emulator = Emulator::start().await;
-    for name in FUNCTIONS {
+    for name in functions() {
         emulator.spawn(name, name, &env);
     }
-    for name in FUNCTIONS {
+    for name in functions() {
         for warmup in [event("scheduled.json"), event("warmup.json")] {
             let answer = emulator.invoke(name, &warmup).await.unwrap();
             assert_eq!(answer, json!({"warmup": "done", "database": "ok"}), "{name}");

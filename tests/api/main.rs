@@ -13,5 +13,6 @@ mod patients;
 mod platform;
 mod round_trips;
 mod schema;
+mod statements;
 mod template;
 mod transport;

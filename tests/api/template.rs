@@ -6,9 +6,7 @@
 //! each of those is checked against the function's own Router.
 
 use api_tests::spawn_app;
-use axum::Router;
 use serde::Deserialize;
-use shared::AppState;
 
 #[derive(Debug, Deserialize)]
 struct TemplateRoute {
@@ -25,16 +23,6 @@ fn template_routes() -> Vec<TemplateRoute> {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }
-
-type Function = (&'static str, &'static [&'static str], fn(AppState) -> Router);
-
-const FUNCTIONS: &[Function] = &[
-    ("auth", ::auth::ROUTES, ::auth::router),
-    ("patients", ::patients::ROUTES, ::patients::router),
-    ("doctors", ::doctors::ROUTES, ::doctors::router),
-    ("mappings", ::mappings::ROUTES, ::mappings::router),
-    ("admin", ::admin::ROUTES, ::admin::router),
-];
 
 /// A concrete path for a route pattern (`{id}` becomes a UUID).
 fn concrete(pattern: &str) -> String {
@@ -63,7 +51,7 @@ async fn template_routes_match_the_routes_the_functions_serve() {
     assert!(routes.iter().any(|r| r.path == "$default"), "a $default route must exist");
     let app = spawn_app().await;
 
-    for (binary, served, router) in FUNCTIONS {
+    for local_api::Function { name: binary, routes: served, router, .. } in local_api::FUNCTIONS {
         for pattern in *served {
             let path = concrete(pattern);
             let route = routed_to(&routes, &path).unwrap_or_else(|| panic!("nothing routes {path}"));
@@ -79,7 +67,7 @@ async fn template_routes_match_the_routes_the_functions_serve() {
         }
     }
     for route in routes.iter().filter(|r| r.path != "$default") {
-        let (_, served, _) = FUNCTIONS.iter().find(|(b, _, _)| *b == route.binary).expect("a known binary");
+        let served = local_api::FUNCTIONS.iter().find(|f| f.name == route.binary).expect("a known binary").routes;
         assert!(
             served.iter().any(|p| routed_to(&routes, &concrete(p)).is_some_and(|r| r.path == route.path)),
             "{} routes to {} but reaches nothing it serves",
@@ -87,4 +75,22 @@ async fn template_routes_match_the_routes_the_functions_serve() {
             route.binary
         );
     }
+}
+
+/// `local_api::FUNCTIONS` names every crate under `functions/` that serves HTTP - all
+/// but those whose Cargo.toml says `http = false` (the operator), which is also how the
+/// scripts tell them apart (`lambda_functions --http` in scripts/lib/common.sh).
+#[test]
+fn the_list_of_functions_names_every_http_function_crate() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let mut crates: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| !std::fs::read_to_string(e.path().join("Cargo.toml")).unwrap().contains("http = false"))
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    crates.sort();
+    let mut listed: Vec<&str> = local_api::FUNCTIONS.iter().map(|f| f.name).collect();
+    listed.sort();
+    assert_eq!(crates, listed);
 }

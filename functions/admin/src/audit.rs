@@ -5,10 +5,13 @@ use std::net::IpAddr;
 
 use axum::extract::State;
 use serde::Serialize;
+use shared::audit::Audit;
 use shared::auth::{Admin, Principal};
-use shared::pagination::PageOf;
+use shared::db::{Column, Sql, Statement};
+use shared::pagination::{Page, PageOf};
 use shared::query::Query;
-use shared::{ApiError, AppState, Reply, RequestMeta};
+use shared::records::{FromRow, Reader};
+use shared::{ApiError, AppState, Reply, RequestMeta, sql};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
@@ -28,22 +31,36 @@ pub struct AuditEvent {
     source_ip: Option<IpAddr>,
 }
 
-impl AuditEvent {
+impl FromRow for AuditEvent {
+    const COLUMNS: &'static [Column] = &[
+        ("id", Type::UUID),
+        ("at", Type::TIMESTAMPTZ),
+        ("actor_id", Type::UUID),
+        ("action", Type::TEXT),
+        ("resource_type", Type::TEXT),
+        ("resource_id", Type::UUID),
+        ("outcome", Type::TEXT),
+        ("request_id", Type::TEXT),
+        ("source_ip", Type::INET),
+    ];
+
     fn from_row(row: &Row) -> Result<Self, ApiError> {
-        let get = |e: tokio_postgres::Error| ApiError::internal(e);
+        let row = Reader::<Self>::new(row);
         Ok(Self {
-            id: row.try_get("id").map_err(get)?,
-            at: row.try_get("at").map_err(get)?,
-            actor_id: row.try_get("actor_id").map_err(get)?,
-            action: row.try_get("action").map_err(get)?,
-            resource_type: row.try_get("resource_type").map_err(get)?,
-            resource_id: row.try_get("resource_id").map_err(get)?,
-            outcome: row.try_get("outcome").map_err(get)?,
-            request_id: row.try_get("request_id").map_err(get)?,
-            source_ip: row.try_get("source_ip").map_err(get)?,
+            id: row.get("id")?,
+            at: row.get("at")?,
+            actor_id: row.get("actor_id")?,
+            action: row.get("action")?,
+            resource_type: row.get("resource_type")?,
+            resource_id: row.get("resource_id")?,
+            outcome: row.get("outcome")?,
+            request_id: row.get("request_id")?,
+            source_ip: row.get("source_ip")?,
         })
     }
 }
+
+static LIST: Sql = sql!("sql/audit_list.sql");
 
 pub async fn list(
     State(state): State<AppState>,
@@ -52,43 +69,35 @@ pub async fn list(
     mut query: Query,
 ) -> Result<Reply<PageOf<AuditEvent>>, ApiError> {
     let page = query.page();
-    let actor_id = query.uuid("actor_id");
-    let resource_type = query.text("resource_type", 50);
-    let resource_id = query.uuid("resource_id");
-    let action = query.text("action", 100);
+    let filters = Filters {
+        actor_id: query.uuid("actor_id"),
+        resource_type: query.text("resource_type", 50),
+        resource_id: query.uuid("resource_id"),
+        action: query.text("action", 100),
+    };
     query.finish()?;
-    // The list is read before this request's own event is added (CTEs share one snapshot),
-    // so a page never contains the read that produced it.
-    let rows = state
-        .db
-        .query(
-            "WITH page AS (
-                 SELECT id, at, actor_id, action, resource_type, resource_id, outcome, request_id, source_ip
-                 FROM audit_events
-                 WHERE ($1::uuid IS NULL OR id < $1)
-                   AND ($2::uuid IS NULL OR actor_id = $2)
-                   AND ($3::text IS NULL OR resource_type = $3)
-                   AND ($4::uuid IS NULL OR resource_id = $4)
-                   AND ($5::text IS NULL OR action = $5)
-                 ORDER BY id DESC LIMIT $6
-             ), audit AS (
-                 INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                 VALUES ($7, 'audit.list', 'audit_event', NULL, 'success', $8, $9)
-             )
-             SELECT * FROM page ORDER BY id DESC",
-            &[
-                (&page.after, Type::UUID),
-                (&actor_id, Type::UUID),
-                (&resource_type, Type::TEXT),
-                (&resource_id, Type::UUID),
-                (&action, Type::TEXT),
-                (&page.fetch(), Type::INT8),
-                (&admin.caller().id, Type::UUID),
-                (&meta.request_id, Type::TEXT),
-                (&meta.source_ip, Type::INET),
-            ],
-        )
-        .await?;
+    let rows = list_statement(&admin, &meta, &page, filters).query(&state.db).await?;
     let events = rows.iter().map(AuditEvent::from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(Reply::success("Audit events found.", PageOf::new(&page, events, |e| e.id)))
+}
+
+#[derive(Default)]
+pub(crate) struct Filters {
+    actor_id: Option<Uuid>,
+    resource_type: Option<String>,
+    resource_id: Option<Uuid>,
+    action: Option<String>,
+}
+
+pub(crate) fn list_statement(admin: &impl Principal, meta: &RequestMeta, page: &Page, filters: Filters) -> Statement {
+    Statement::new(&LIST)
+        .acting_as(admin)
+        .bind("after", page.after)
+        .bind("actor_id", filters.actor_id)
+        .bind("resource_type", filters.resource_type)
+        .bind("resource_id", filters.resource_id)
+        .bind("action", filters.action)
+        .bind("fetch", page.fetch())
+        .audit(meta, Audit::new("audit.list", "audit_event"))
+        .reads(AuditEvent::COLUMNS)
 }

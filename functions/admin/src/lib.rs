@@ -10,8 +10,9 @@ mod users;
 
 use axum::Router;
 use axum::routing::{get, put};
-use shared::AppState;
-use shared::auth::Admin;
+use shared::auth::{Admin, Caller, Role};
+use shared::db::Statement;
+use shared::{AppState, RequestMeta};
 
 const PATIENTS: &str = "/api/admin/patients";
 const PATIENT: &str = "/api/admin/patients/{id}";
@@ -40,4 +41,14 @@ pub fn router(state: AppState) -> Router {
         .route(USER_ROLE, put(users::change_role))
         .route(AUDIT, get(audit::list))
         .with_state(state)
+}
+
+/// Every statement this function issues itself (the resource handlers' are listed by
+/// their own crates), built as its handlers build them with placeholder values, for the
+/// test that prepares each against the schema.
+pub fn statements() -> Vec<Statement> {
+    let (admin, meta) = (Caller { id: uuid::Uuid::nil(), role: Role::Admin }, RequestMeta::placeholder());
+    let mut all = users::statements(&admin, &meta);
+    all.push(audit::list_statement(&admin, &meta, &Default::default(), audit::Filters::default()));
+    all
 }

@@ -2,16 +2,22 @@
 //! (access tokens are stateless and live 15 minutes by default).
 
 use axum::extract::State;
-use shared::auth::Admin;
-use shared::auth::Principal;
-use shared::error::FieldError;
+use shared::audit::{Audit, Verdict};
+use shared::auth::{Admin, Principal, Role};
+use shared::db::{Sql, Statement};
 use shared::extract::Id;
-use shared::pagination::PageOf;
+use shared::pagination::{Page, PageOf};
 use shared::query::Query;
 use shared::records::user::User;
+use shared::records::{FromRow, flag};
 use shared::validate::{Form, one_of};
-use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, user_columns};
+use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+static LIST: Sql = sql!("sql/users_list.sql");
+static READ: Sql = sql!("sql/user_read.sql");
+static CHANGE_ROLE: Sql = sql!("sql/user_role.sql");
 
 /// Lists users newest first; `q` matches name or email, `role` is exact.
 pub async fn list(
@@ -27,35 +33,26 @@ pub async fn list(
         query.reject("role", "must be one of: admin, user");
     }
     query.finish()?;
-    let rows = state
-        .db
-        .query(
-            concat!(
-                "WITH page AS (
-                     SELECT ", user_columns!(), " FROM users
-                     WHERE ($1::uuid IS NULL OR id < $1)
-                       AND ($2::text IS NULL OR name ILIKE $2 OR email ILIKE $2)
-                       AND ($3::text IS NULL OR role = $3)
-                     ORDER BY id DESC LIMIT $4
-                 ), audit AS (
-                     INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                     VALUES ($5, 'user.list', 'user', NULL, 'success', $6, $7)
-                 )
-                 SELECT * FROM page ORDER BY id DESC"
-            ),
-            &[
-                (&page.after, Type::UUID),
-                (&text, Type::TEXT),
-                (&role, Type::TEXT),
-                (&page.fetch(), Type::INT8),
-                (&admin.caller().id, Type::UUID),
-                (&meta.request_id, Type::TEXT),
-                (&meta.source_ip, Type::INET),
-            ],
-        )
-        .await?;
+    let rows = list_statement(&admin, &meta, &page, text, role).query(&state.db).await?;
     let users = rows.iter().map(User::from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(Reply::success("Users found.", PageOf::new(&page, users, |u| u.id)))
+}
+
+fn list_statement(
+    admin: &impl Principal,
+    meta: &RequestMeta,
+    page: &Page,
+    text: Option<String>,
+    role: Option<String>,
+) -> Statement {
+    Statement::new(&LIST)
+        .acting_as(admin)
+        .bind("after", page.after)
+        .bind("text", text)
+        .bind("role", role)
+        .bind("fetch", page.fetch())
+        .audit(meta, Audit::new("user.list", "user"))
+        .reads(User::COLUMNS)
 }
 
 pub async fn read(
@@ -64,34 +61,24 @@ pub async fn read(
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<Reply<User>, ApiError> {
-    let row = state
-        .db
-        .query_opt(
-            concat!(
-                "WITH found AS (
-                     SELECT ", user_columns!(), " FROM users WHERE id = $1
-                 ), audit AS (
-                     INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                     SELECT $2, 'user.read', 'user', $1,
-                            CASE WHEN EXISTS (SELECT 1 FROM found) THEN 'success' ELSE 'not_found' END, $3, $4
-                 )
-                 SELECT * FROM found"
-            ),
-            &[
-                (&id, Type::UUID),
-                (&admin.caller().id, Type::UUID),
-                (&meta.request_id, Type::TEXT),
-                (&meta.source_ip, Type::INET),
-            ],
-        )
-        .await?;
-    let row = row.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
+    let row = read_statement(&admin, &meta, id).query_opt(&state.db).await?;
+    let row = row.ok_or_else(no_such_user)?;
     Ok(Reply::success("User found.", User::from_row(&row)?))
 }
 
-/// Sets a user's role. Demoting the last admin is refused (409), also when two admins
-/// demote each other at once: the statement locks every admin row (`FOR UPDATE`) before
-/// counting, so the second demotion waits for the first, then counts one admin and stops.
+fn read_statement(admin: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
+    Statement::new(&READ)
+        .acting_as(admin)
+        .bind("id", id)
+        .audit(meta, Audit::new("user.read", "user").resource(id).outcome(Verdict::Found("found")))
+        .reads(User::COLUMNS)
+}
+
+fn no_such_user() -> ApiError {
+    ApiError::NotFound("No such user.".into())
+}
+
+/// Sets a user's role; demoting the last admin is refused (409), see `user_role.sql`.
 pub async fn change_role(
     State(state): State<AppState>,
     admin: Admin,
@@ -101,49 +88,42 @@ pub async fn change_role(
 ) -> Result<Reply<User>, ApiError> {
     let mut form = Form::new(body, &["role"], &["id", "name", "email", "created_at"]);
     let role = form.required("role", one_of(&["admin", "user"]));
-    form.finish()?;
-    let role = role.ok_or_else(|| ApiError::internal("a validated field was absent"))?;
-    let row = state
-        .db
-        .query_opt(
-            "WITH admins AS (
-                 SELECT id FROM users WHERE role = 'admin' FOR UPDATE
-             ), target AS (
-                 SELECT id, name, email, role, created_at FROM users WHERE id = $1
-             ), changed AS (
-                 UPDATE users SET role = $2, updated_at = now()
-                 WHERE id = $1 AND role <> $2 AND ($2 = 'admin' OR (SELECT count(*) FROM admins) > 1)
-                 RETURNING id
-             ), audit AS (
-                 INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                 SELECT $3, 'user.role_changed', 'user', $1,
-                        CASE WHEN EXISTS (SELECT 1 FROM changed) THEN 'success'
-                             WHEN NOT EXISTS (SELECT 1 FROM target) THEN 'not_found'
-                             WHEN (SELECT role FROM target) = $2 THEN 'success'
-                             ELSE 'denied' END, $4, $5
-             )
-             SELECT t.id, t.name, t.email, t.created_at, t.role AS previous_role,
-                    CASE WHEN EXISTS (SELECT 1 FROM changed) THEN $2 ELSE t.role END AS role,
-                    (SELECT count(*) FROM admins) AS admins
-             FROM target t",
-            &[
-                (&id, Type::UUID),
-                (&role, Type::TEXT),
-                (&admin.caller().id, Type::UUID),
-                (&meta.request_id, Type::TEXT),
-                (&meta.source_ip, Type::INET),
-            ],
-        )
-        .await?;
-    let row = row.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
+    let role = form.finish_with(role)?;
+    let row = change_role_statement(&admin, &meta, id, role.clone()).query_opt(&state.db).await?;
+    let row = row.ok_or_else(no_such_user)?;
     let user = User::from_row(&row)?;
     if user.role.as_str() != role {
         return Err(ApiError::Conflict {
             message: "The last admin cannot be demoted; promote another admin first.".into(),
-            errors: vec![FieldError::new("role", "would leave no admin")],
+            errors: vec![shared::error::FieldError::new("role", "would leave no admin")],
         });
     }
-    let previous: String = row.try_get("previous_role").map_err(ApiError::internal)?;
+    let previous: String = flag(&row, "previous_role")?;
     let message = if previous == role { "The user already had this role." } else { "Role changed." };
     Ok(Reply::updated(message, user))
+}
+
+fn change_role_statement(admin: &impl Principal, meta: &RequestMeta, id: Uuid, role: String) -> Statement {
+    Statement::new(&CHANGE_ROLE)
+        .acting_as(admin)
+        .bind("id", id)
+        .bind("role", role)
+        .audit(
+            meta,
+            Audit::new("user.role_changed", "user")
+                .resource(id)
+                .outcome(Verdict::Refused { done: "settled", target: "target" }),
+        )
+        .reads(User::COLUMNS)
+        .reads(&[("previous_role", Type::TEXT)])
+}
+
+/// The statements above, for `crate::statements`.
+pub(crate) fn statements(admin: &impl Principal, meta: &RequestMeta) -> Vec<Statement> {
+    let id = Uuid::nil();
+    vec![
+        list_statement(admin, meta, &Page::default(), None, None),
+        read_statement(admin, meta, id),
+        change_role_statement(admin, meta, id, Role::User.as_str().to_owned()),
+    ]
 }

@@ -1,7 +1,7 @@
 //! The mappings function: `/api/mappings`, which doctors are assigned to which patients.
 //! A user works only with mappings of patients they own; the ownership check is a join
-//! to `patients` inside each statement, so someone else's patient or mapping is a 404
-//! exactly like a missing one. Each statement also appends its audit event.
+//! to `patients` inside each statement (in `sql/`), so someone else's patient or mapping
+//! is a 404 exactly like a missing one. Each statement also appends its audit event.
 //!
 //! `list`, `read` and `remove` are generic over `Principal`; the admin function mounts them
 //! (with `read`, a mapping by its own id) under `/api/admin/mappings`.
@@ -11,12 +11,16 @@ use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Value, json};
-use shared::auth::{Caller, Principal};
+use shared::audit::{Audit, Verdict};
+use shared::auth::{Caller, Principal, Role};
+use shared::db::{Sql, Statement};
 use shared::extract::Id;
-use shared::pagination::PageOf;
+use shared::pagination::{Page, PageOf};
 use shared::query::Query;
+use shared::records::doctor::Doctor;
 use shared::records::mapping::{AssignedDoctor, Mapping, NewMapping};
-use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, doctor_columns, mapping_columns};
+use shared::records::{FromRow, flag};
+use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
@@ -26,12 +30,26 @@ const ITEM: &str = "/api/mappings/{id}";
 /// Every path this function serves; template.yaml must route each of them here.
 pub const ROUTES: &[&str] = &[COLLECTION, ITEM];
 
+static CREATE: Sql = sql!("sql/create.sql");
+static LIST: Sql = sql!("sql/list.sql");
+static DOCTORS_OF_PATIENT: Sql = sql!("sql/doctors_of_patient.sql");
+static READ: Sql = sql!("sql/read.sql");
+static DELETE: Sql = sql!("sql/delete.sql");
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(COLLECTION, get(list::<Caller>).post(create))
         // GET takes a patient id (that patient's doctors); DELETE takes a mapping id.
         .route(ITEM, get(doctors_of_patient).delete(remove::<Caller>))
         .with_state(state)
+}
+
+fn no_such_mapping() -> ApiError {
+    ApiError::NotFound("No such mapping.".into())
+}
+
+fn no_such_patient() -> ApiError {
+    ApiError::NotFound("No such patient.".into())
 }
 
 async fn create(
@@ -41,55 +59,32 @@ async fn create(
     body: JsonObject,
 ) -> Result<Reply<Mapping>, ApiError> {
     let new = NewMapping::parse(body)?;
-    // ON CONFLICT makes a duplicate (also a racing one) "no row" instead of an error;
-    // a patient or doctor deleted meanwhile fails the foreign key, which is a 404.
-    let row = state
-        .db
-        .query_one(
-            concat!(
-                "WITH patient AS (
-                     SELECT id FROM patients WHERE id = $1 AND owner_id = $3
-                 ), doctor AS (
-                     SELECT id FROM doctors WHERE id = $2
-                 ), created AS (
-                     INSERT INTO mappings (patient_id, doctor_id, assigned_by)
-                     SELECT patient.id, doctor.id, $3 FROM patient, doctor
-                     ON CONFLICT (patient_id, doctor_id) DO NOTHING
-                     RETURNING ", mapping_columns!(), "
-                 ), audit AS (
-                     INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                     SELECT $3, 'mapping.create', 'mapping', (SELECT id FROM created),
-                            CASE WHEN EXISTS (SELECT 1 FROM created) THEN 'success'
-                                 WHEN EXISTS (SELECT 1 FROM patient) AND EXISTS (SELECT 1 FROM doctor) THEN 'denied'
-                                 ELSE 'not_found' END, $4, $5
-                 )
-                 SELECT EXISTS (SELECT 1 FROM patient) AS patient_found,
-                        EXISTS (SELECT 1 FROM doctor) AS doctor_found, created.*
-                 FROM (SELECT) AS one LEFT JOIN created ON true"
-            ),
-            &[
-                (&new.patient_id, Type::UUID),
-                (&new.doctor_id, Type::UUID),
-                (&caller.id, Type::UUID),
-                (&meta.request_id, Type::TEXT),
-                (&meta.source_ip, Type::INET),
-            ],
-        )
-        .await?;
-    let flag = |name: &str| row.try_get::<_, bool>(name).map_err(ApiError::internal);
-    if !flag("patient_found")? {
-        return Err(ApiError::NotFound("No such patient.".into()));
+    let row = create_statement(&caller, &meta, &new).query_one(&state.db).await?;
+    if !flag::<bool>(&row, "patient_found")? {
+        return Err(no_such_patient());
     }
-    if !flag("doctor_found")? {
+    if !flag::<bool>(&row, "doctor_found")? {
         return Err(ApiError::NotFound("No such doctor.".into()));
     }
-    if row.try_get::<_, Option<Uuid>>("id").map_err(ApiError::internal)?.is_none() {
-        return Err(ApiError::Conflict {
-            message: "This doctor is already assigned to this patient.".into(),
-            errors: vec![shared::error::FieldError::new("doctor_id", "is already assigned to this patient")],
-        });
+    if flag::<Option<Uuid>>(&row, "id")?.is_none() {
+        return Err(ApiError::duplicate("mappings_patient_doctor_key"));
     }
     Ok(Reply::created("Doctor assigned to patient.", Mapping::from_row(&row)?))
+}
+
+fn create_statement(caller: &Caller, meta: &RequestMeta, new: &NewMapping) -> Statement {
+    Statement::new(&CREATE)
+        .acting_as(caller)
+        .bind("patient_id", new.patient_id)
+        .bind("doctor_id", new.doctor_id)
+        .audit(
+            meta,
+            Audit::new("mapping.create", "mapping")
+                .resource_from("(SELECT id FROM created)")
+                .outcome(Verdict::Refused { done: "created", target: "pair" }),
+        )
+        .reads(Mapping::COLUMNS)
+        .reads(&[("patient_found", Type::BOOL), ("doctor_found", Type::BOOL)])
 }
 
 pub async fn list<P: Principal>(
@@ -102,34 +97,26 @@ pub async fn list<P: Principal>(
     let patient_id = query.uuid("patient_id");
     let doctor_id = query.uuid("doctor_id");
     query.finish()?;
-    let rows = state
-        .db
-        .query(
-            "WITH page AS (
-                 SELECT m.id, m.patient_id, m.doctor_id, m.assigned_by, m.assigned_at
-                 FROM mappings m JOIN patients p ON p.id = m.patient_id
-                 WHERE ($1::uuid IS NULL OR p.owner_id = $1) AND ($2::uuid IS NULL OR m.id < $2)
-                   AND ($3::uuid IS NULL OR m.patient_id = $3) AND ($4::uuid IS NULL OR m.doctor_id = $4)
-                 ORDER BY m.id DESC LIMIT $5
-             ), audit AS (
-                 INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                 VALUES ($8, 'mapping.list', 'mapping', NULL, 'success', $6, $7)
-             )
-             SELECT * FROM page ORDER BY id DESC",
-            &[
-                (&principal.owner_scope(), Type::UUID),
-                (&page.after, Type::UUID),
-                (&patient_id, Type::UUID),
-                (&doctor_id, Type::UUID),
-                (&page.fetch(), Type::INT8),
-                (&meta.request_id, Type::TEXT),
-                (&meta.source_ip, Type::INET),
-                (&principal.caller().id, Type::UUID),
-            ],
-        )
-        .await?;
+    let rows = list_statement(&principal, &meta, &page, patient_id, doctor_id).query(&state.db).await?;
     let mappings = rows.iter().map(Mapping::from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(Reply::success("Mappings found.", PageOf::new(&page, mappings, |m| m.id)))
+}
+
+fn list_statement(
+    principal: &impl Principal,
+    meta: &RequestMeta,
+    page: &Page,
+    patient_id: Option<Uuid>,
+    doctor_id: Option<Uuid>,
+) -> Statement {
+    Statement::new(&LIST)
+        .acting_as(principal)
+        .bind("after", page.after)
+        .bind("patient_id", patient_id)
+        .bind("doctor_id", doctor_id)
+        .bind("fetch", page.fetch())
+        .audit(meta, Audit::new("mapping.list", "mapping"))
+        .reads(Mapping::COLUMNS)
 }
 
 #[derive(Serialize)]
@@ -144,39 +131,26 @@ async fn doctors_of_patient(
     meta: RequestMeta,
     Id(patient_id): Id,
 ) -> Result<Reply<PatientDoctors>, ApiError> {
-    // One row per assigned doctor, or a single row with NULL doctor columns when the
-    // patient has none; no row at all when the patient is not the caller's.
-    let rows = state
-        .db
-        .query(
-            concat!(
-                "WITH patient AS (
-                     SELECT id AS patient_id FROM patients WHERE id = $1 AND owner_id = $2
-                 ), assigned AS (
-                     SELECT d.*, m.id AS mapping_id, m.assigned_at
-                     FROM patient JOIN mappings m ON m.patient_id = patient.patient_id JOIN doctors d ON d.id = m.doctor_id
-                 ), audit AS (
-                     INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                     SELECT $2, 'mapping.read', 'patient', $1,
-                            CASE WHEN EXISTS (SELECT 1 FROM patient) THEN 'success' ELSE 'not_found' END, $3, $4
-                 )
-                 SELECT ", doctor_columns!(), ", mapping_id, assigned_at
-                 FROM patient LEFT JOIN assigned ON true
-                 ORDER BY mapping_id DESC"
-            ),
-            &[(&patient_id, Type::UUID), (&caller.id, Type::UUID), (&meta.request_id, Type::TEXT), (&meta.source_ip, Type::INET)],
-        )
-        .await?;
+    let rows = doctors_of_patient_statement(&caller, &meta, patient_id).query(&state.db).await?;
     if rows.is_empty() {
-        return Err(ApiError::NotFound("No such patient.".into()));
+        return Err(no_such_patient());
     }
     let mut doctors = Vec::with_capacity(rows.len());
     for row in &rows {
-        if row.try_get::<_, Option<Uuid>>("mapping_id").map_err(ApiError::internal)?.is_some() {
+        if flag::<Option<Uuid>>(row, "mapping_id")?.is_some() {
             doctors.push(AssignedDoctor::from_row(row)?);
         }
     }
     Ok(Reply::success("Doctors assigned to this patient.", PatientDoctors { patient_id, doctors }))
+}
+
+fn doctors_of_patient_statement(caller: &Caller, meta: &RequestMeta, patient_id: Uuid) -> Statement {
+    Statement::new(&DOCTORS_OF_PATIENT)
+        .acting_as(caller)
+        .bind("patient_id", patient_id)
+        .audit(meta, Audit::new("mapping.read", "patient").resource(patient_id).outcome(Verdict::Found("patient")))
+        .reads(Doctor::COLUMNS)
+        .reads(AssignedDoctor::COLUMNS)
 }
 
 /// One mapping by its own id.
@@ -186,30 +160,16 @@ pub async fn read<P: Principal>(
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<Reply<Mapping>, ApiError> {
-    let row = state
-        .db
-        .query_opt(
-            "WITH found AS (
-                 SELECT m.id, m.patient_id, m.doctor_id, m.assigned_by, m.assigned_at
-                 FROM mappings m JOIN patients p ON p.id = m.patient_id
-                 WHERE m.id = $1 AND ($2::uuid IS NULL OR p.owner_id = $2)
-             ), audit AS (
-                 INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                 SELECT $5, 'mapping.read', 'mapping', $1,
-                        CASE WHEN EXISTS (SELECT 1 FROM found) THEN 'success' ELSE 'not_found' END, $3, $4
-             )
-             SELECT * FROM found",
-            &[
-                (&id, Type::UUID),
-                (&principal.owner_scope(), Type::UUID),
-                (&meta.request_id, Type::TEXT),
-                (&meta.source_ip, Type::INET),
-                (&principal.caller().id, Type::UUID),
-            ],
-        )
-        .await?;
-    let row = row.ok_or_else(|| ApiError::NotFound("No such mapping.".into()))?;
-    Ok(Reply::success("Mapping found.", Mapping::from_row(&row)?))
+    let row = read_statement(&principal, &meta, id).query_opt(&state.db).await?;
+    Ok(Reply::success("Mapping found.", Mapping::from_row(&row.ok_or_else(no_such_mapping)?)?))
+}
+
+fn read_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
+    Statement::new(&READ)
+        .acting_as(principal)
+        .bind("id", id)
+        .audit(meta, Audit::new("mapping.read", "mapping").resource(id).outcome(Verdict::Found("found")))
+        .reads(Mapping::COLUMNS)
 }
 
 pub async fn remove<P: Principal>(
@@ -218,28 +178,27 @@ pub async fn remove<P: Principal>(
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<Reply<Value>, ApiError> {
-    let row = state
-        .db
-        .query_opt(
-            "WITH deleted AS (
-                 DELETE FROM mappings m USING patients p
-                 WHERE m.id = $1 AND p.id = m.patient_id AND ($2::uuid IS NULL OR p.owner_id = $2)
-                 RETURNING m.id
-             ), audit AS (
-                 INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-                 SELECT $5, 'mapping.delete', 'mapping', $1,
-                        CASE WHEN EXISTS (SELECT 1 FROM deleted) THEN 'success' ELSE 'not_found' END, $3, $4
-             )
-             SELECT id FROM deleted",
-            &[
-                (&id, Type::UUID),
-                (&principal.owner_scope(), Type::UUID),
-                (&meta.request_id, Type::TEXT),
-                (&meta.source_ip, Type::INET),
-                (&principal.caller().id, Type::UUID),
-            ],
-        )
-        .await?;
-    row.ok_or_else(|| ApiError::NotFound("No such mapping.".into()))?;
+    let row = delete_statement(&principal, &meta, id).query_opt(&state.db).await?;
+    row.ok_or_else(no_such_mapping)?;
     Ok(Reply::deleted("Mapping deleted.", json!({ "id": id })))
+}
+
+fn delete_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
+    Statement::new(&DELETE)
+        .acting_as(principal)
+        .bind("id", id)
+        .audit(meta, Audit::new("mapping.delete", "mapping").resource(id).outcome(Verdict::Found("deleted")))
+}
+
+/// Every statement this function issues, built as its handlers build them (with
+/// placeholder values), for the test that prepares each against the schema.
+pub fn statements() -> Vec<Statement> {
+    let (caller, meta, id) = (Caller { id: Uuid::nil(), role: Role::User }, RequestMeta::placeholder(), Uuid::nil());
+    vec![
+        create_statement(&caller, &meta, &NewMapping { patient_id: id, doctor_id: id }),
+        list_statement(&caller, &meta, &Page::default(), None, None),
+        doctors_of_patient_statement(&caller, &meta, id),
+        read_statement(&caller, &meta, id),
+        delete_statement(&caller, &meta, id),
+    ]
 }

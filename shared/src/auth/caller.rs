@@ -40,12 +40,6 @@ pub struct Caller {
     pub role: Role,
 }
 
-impl Caller {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-}
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 

@@ -74,7 +74,7 @@ impl JwtKeys {
             aud: self.audience.clone(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| ApiError::internal(format!("signing an access token: {e}")))
+            .map_err(|e| ApiError::internal_from("signing an access token", e))
     }
 
     /// Checks signature, algorithm, expiry, issuer, audience and claim presence.

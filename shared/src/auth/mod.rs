@@ -11,7 +11,7 @@ pub mod refresh;
 
 pub use caller::{Caller, Role};
 pub use jwt::JwtKeys;
-pub use principal::{Admin, Principal};
+pub use principal::{Admin, Principal, Scope};
 
 /// SHA-256, for values the database must match but never hold in the clear.
 pub fn sha256(data: &[u8]) -> Vec<u8> {

@@ -22,7 +22,7 @@ pub const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$ra5+yX7nKwP0SVYr5Ppgmw$t8GZCWXu4pB+m3pGQ0uqSGTU4oeqb9bu2uy9sNiUwvQ";
 
 pub async fn hash(password: String) -> Result<String, ApiError> {
-    let _turn = HASHING.acquire().await.map_err(ApiError::internal)?;
+    let _turn = HASHING.acquire().await.map_err(|e| ApiError::internal_from("waiting to hash a password", e))?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -30,13 +30,13 @@ pub async fn hash(password: String) -> Result<String, ApiError> {
             .map_err(|e| ApiError::internal(format!("hashing a password: {e}")))
     })
     .await
-    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::internal_from("hashing a password", e))?
 }
 
 /// True when `password` matches `phc`. A stored hash that does not parse counts as no
 /// match (and is logged): it cannot be verified, and must not turn into a 500 at login.
 pub async fn verify(password: String, phc: String) -> Result<bool, ApiError> {
-    let _turn = HASHING.acquire().await.map_err(ApiError::internal)?;
+    let _turn = HASHING.acquire().await.map_err(|e| ApiError::internal_from("waiting to verify a password", e))?;
     tokio::task::spawn_blocking(move || match Argon2::default().verify_password(password.as_bytes(), phc.as_str()) {
         Ok(()) => true,
         Err(argon2::password_hash::Error::PasswordInvalid) => false,
@@ -46,7 +46,7 @@ pub async fn verify(password: String, phc: String) -> Result<bool, ApiError> {
         }
     })
     .await
-    .map_err(ApiError::internal)
+    .map_err(|e| ApiError::internal_from("verifying a password", e))
 }
 
 #[cfg(test)]

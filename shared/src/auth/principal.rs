@@ -3,29 +3,48 @@
 //! - with `Caller` on `/api/patients` etc.: any signed-in user, scoped to their own records;
 //! - with `Admin` on `/api/admin/*`: admins only (403 for others), across all users.
 //!
-//! Statements take `owner_scope()` as a parameter, `WHERE ($n::uuid IS NULL OR owner_id = $n)`.
-//! Only `Admin` yields `None`, and an `Admin` exists only for a verified admin token.
+//! Authority is a type, never a nullable id: `scope()` is `Own(user)` or `All`, and only
+//! `Admin` - which exists only for a verified admin token - says `All`. Statements get
+//! it through `Statement::acting_as`, as `:actor`, `:sees_all` and `:edits_all`, and
+//! write ownership as `(:sees_all OR owner_id = :actor)`.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use uuid::Uuid;
 
-use super::Caller;
+use super::{Caller, Role};
 use crate::{ApiError, AppState};
+
+/// Whose owned records (patients, their mappings) a principal reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Own(Uuid),
+    All,
+}
 
 pub trait Principal: FromRequestParts<AppState, Rejection = ApiError> + Send + Sync + 'static {
     /// The user acting, for audit events and `created_by`.
     fn caller(&self) -> &Caller;
-    /// `Some(user)`: only that user's records. `None`: everyone's (admins only).
-    fn owner_scope(&self) -> Option<Uuid>;
+    fn scope(&self) -> Scope;
+    /// May change or delete records that others created (shared directory entries).
+    fn edits_all(&self) -> bool;
+    /// May change or delete a record created by `created_by`.
+    fn may_edit(&self, created_by: Uuid) -> bool {
+        self.edits_all() || created_by == self.caller().id
+    }
 }
 
+/// On the ordinary routes everyone, admins included, sees their own patients; an admin
+/// may still edit any doctor there (the contract's "creator or admin").
 impl Principal for Caller {
     fn caller(&self) -> &Caller {
         self
     }
-    fn owner_scope(&self) -> Option<Uuid> {
-        Some(self.id)
+    fn scope(&self) -> Scope {
+        Scope::Own(self.id)
+    }
+    fn edits_all(&self) -> bool {
+        self.role == Role::Admin
     }
 }
 
@@ -38,7 +57,7 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        if !caller.is_admin() {
+        if caller.role != Role::Admin {
             return Err(ApiError::Forbidden("This route is for admins only.".into()));
         }
         Ok(Admin(caller))
@@ -49,7 +68,10 @@ impl Principal for Admin {
     fn caller(&self) -> &Caller {
         &self.0
     }
-    fn owner_scope(&self) -> Option<Uuid> {
-        None
+    fn scope(&self) -> Scope {
+        Scope::All
+    }
+    fn edits_all(&self) -> bool {
+        true
     }
 }

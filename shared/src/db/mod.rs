@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod cancel;
+mod statement;
+mod template;
 
 pub use deadpool_postgres::Object as Connection;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Timeouts};
@@ -34,6 +36,7 @@ use crate::ApiError;
 use crate::config::{ConfigError, Secret, Settings};
 use crate::error::is_connection_lost;
 use cancel::CancelTarget;
+pub use statement::{Column, Description, Rendered, Sql, SqlType, Statement};
 
 /// Statement parameters with their types: typed parameters are what let a statement
 /// go out in one round trip with no prepare step.

@@ -4,20 +4,14 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{col, nothing_to_update};
+use super::{FromRow, Reader, nothing_to_update};
 use crate::ApiError;
 use crate::body::JsonObject;
+use crate::db::Column;
 use crate::validate::{Form, Lines, Patch, email, phone, text};
-
-/// The columns `Doctor::from_row` reads, for `concat!` into SQL.
-#[macro_export]
-macro_rules! doctor_columns {
-    () => {
-        "id, name, specialization, email, phone, license_number, created_by, created_at, updated_at, version"
-    };
-}
 
 const WRITABLE: &[&str] = &["name", "specialization", "email", "phone", "license_number"];
 const READ_ONLY: &[&str] = &["id", "created_by", "created_at", "updated_at", "version"];
@@ -38,19 +32,33 @@ pub struct Doctor {
     pub version: i32,
 }
 
-impl Doctor {
-    pub fn from_row(row: &Row) -> Result<Self, ApiError> {
+impl FromRow for Doctor {
+    const COLUMNS: &'static [Column] = &[
+        ("id", Type::UUID),
+        ("name", Type::TEXT),
+        ("specialization", Type::TEXT),
+        ("email", Type::TEXT),
+        ("phone", Type::TEXT),
+        ("license_number", Type::TEXT),
+        ("created_by", Type::UUID),
+        ("created_at", Type::TIMESTAMPTZ),
+        ("updated_at", Type::TIMESTAMPTZ),
+        ("version", Type::INT4),
+    ];
+
+    fn from_row(row: &Row) -> Result<Self, ApiError> {
+        let row = Reader::<Self>::new(row);
         Ok(Self {
-            id: col(row, "id")?,
-            name: col(row, "name")?,
-            specialization: col(row, "specialization")?,
-            email: col(row, "email")?,
-            phone: col(row, "phone")?,
-            license_number: col(row, "license_number")?,
-            created_by: col(row, "created_by")?,
-            created_at: col(row, "created_at")?,
-            updated_at: col(row, "updated_at")?,
-            version: col(row, "version")?,
+            id: row.get("id")?,
+            name: row.get("name")?,
+            specialization: row.get("specialization")?,
+            email: row.get("email")?,
+            phone: row.get("phone")?,
+            license_number: row.get("license_number")?,
+            created_by: row.get("created_by")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+            version: row.get("version")?,
         })
     }
 }
@@ -71,14 +79,12 @@ impl NewDoctor {
         let email = form.optional("email", email()).into_option();
         let phone = form.optional("phone", phone()).into_option();
         let license_number = form.optional("license_number", text(1..=50, Lines::Single)).into_option();
-        form.finish()?;
-        let (Some(name), Some(specialization)) = (name, specialization) else {
-            return Err(ApiError::internal("a validated field was absent"));
-        };
+        let (name, specialization) = form.finish_with((name, specialization))?;
         Ok(Self { name, specialization, email, phone, license_number })
     }
 }
 
+#[derive(Default)]
 pub struct DoctorChanges {
     pub name: Option<String>,
     pub specialization: Option<String>,

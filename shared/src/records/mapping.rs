@@ -3,21 +3,15 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::col;
 use super::doctor::Doctor;
+use super::{FromRow, Reader};
 use crate::ApiError;
 use crate::body::JsonObject;
+use crate::db::Column;
 use crate::validate::{Form, uuid};
-
-/// The columns `Mapping::from_row` reads, for `concat!` into SQL.
-#[macro_export]
-macro_rules! mapping_columns {
-    () => {
-        "id, patient_id, doctor_id, assigned_by, assigned_at"
-    };
-}
 
 #[derive(Debug, Serialize)]
 pub struct Mapping {
@@ -29,14 +23,23 @@ pub struct Mapping {
     pub assigned_at: OffsetDateTime,
 }
 
-impl Mapping {
-    pub fn from_row(row: &Row) -> Result<Self, ApiError> {
+impl FromRow for Mapping {
+    const COLUMNS: &'static [Column] = &[
+        ("id", Type::UUID),
+        ("patient_id", Type::UUID),
+        ("doctor_id", Type::UUID),
+        ("assigned_by", Type::UUID),
+        ("assigned_at", Type::TIMESTAMPTZ),
+    ];
+
+    fn from_row(row: &Row) -> Result<Self, ApiError> {
+        let row = Reader::<Self>::new(row);
         Ok(Self {
-            id: col(row, "id")?,
-            patient_id: col(row, "patient_id")?,
-            doctor_id: col(row, "doctor_id")?,
-            assigned_by: col(row, "assigned_by")?,
-            assigned_at: col(row, "assigned_at")?,
+            id: row.get("id")?,
+            patient_id: row.get("patient_id")?,
+            doctor_id: row.get("doctor_id")?,
+            assigned_by: row.get("assigned_by")?,
+            assigned_at: row.get("assigned_at")?,
         })
     }
 }
@@ -51,14 +54,14 @@ pub struct AssignedDoctor {
     pub assigned_at: OffsetDateTime,
 }
 
-impl AssignedDoctor {
-    /// Reads the doctor's columns plus `mapping_id` and `assigned_at`.
-    pub fn from_row(row: &Row) -> Result<Self, ApiError> {
-        Ok(Self {
-            doctor: Doctor::from_row(row)?,
-            mapping_id: col(row, "mapping_id")?,
-            assigned_at: col(row, "assigned_at")?,
-        })
+/// The doctor's own columns (`Doctor::COLUMNS`) and these.
+impl FromRow for AssignedDoctor {
+    const COLUMNS: &'static [Column] = &[("mapping_id", Type::UUID), ("assigned_at", Type::TIMESTAMPTZ)];
+
+    fn from_row(row: &Row) -> Result<Self, ApiError> {
+        let doctor = Doctor::from_row(row)?;
+        let row = Reader::<Self>::new(row);
+        Ok(Self { doctor, mapping_id: row.get("mapping_id")?, assigned_at: row.get("assigned_at")? })
     }
 }
 
@@ -72,10 +75,7 @@ impl NewMapping {
         let mut form = Form::new(body, &["patient_id", "doctor_id"], &["id", "assigned_by", "assigned_at"]);
         let patient_id = form.required("patient_id", uuid());
         let doctor_id = form.required("doctor_id", uuid());
-        form.finish()?;
-        match (patient_id, doctor_id) {
-            (Some(patient_id), Some(doctor_id)) => Ok(Self { patient_id, doctor_id }),
-            _ => Err(ApiError::internal("a validated field was absent")),
-        }
+        let (patient_id, doctor_id) = form.finish_with((patient_id, doctor_id))?;
+        Ok(Self { patient_id, doctor_id })
     }
 }

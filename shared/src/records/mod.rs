@@ -1,22 +1,53 @@
 //! The records of the API as clients see them, shared by the resource functions and the
 //! admin function so a rule or a field changes in one place: the view (serialiser), the
-//! SQL column list it reads (a macro, so it can be `concat!`ed into static SQL), and the
-//! parsing of create and update bodies.
+//! columns it reads from a row (`FromRow::COLUMNS`, which the schema test checks every
+//! statement that feeds it returns), and the parsing of create and update bodies.
 
 pub mod doctor;
 pub mod mapping;
 pub mod patient;
 pub mod user;
 
+use std::marker::PhantomData;
+
 use serde::Serializer;
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 
 use crate::ApiError;
+use crate::db::Column;
 
-/// A column by name, with a type mismatch as an internal error rather than a panic.
-pub(crate) fn col<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> Result<T, ApiError> {
-    row.try_get(name).map_err(|e| ApiError::internal(format!("reading column {name}: {e}")))
+/// A record built from a statement's row, by column name.
+pub trait FromRow: Sized {
+    /// Every column `from_row` reads, with its type.
+    const COLUMNS: &'static [Column];
+    fn from_row(row: &Row) -> Result<Self, ApiError>;
+}
+
+/// How `from_row` reads: by column name, with a type mismatch as an internal error
+/// rather than a panic. Only a declared column may be read, so `COLUMNS` (which the
+/// schema test checks) stays the whole truth about what `from_row` needs.
+pub struct Reader<'r, R> {
+    row: &'r Row,
+    record: PhantomData<R>,
+}
+
+impl<'r, R: FromRow> Reader<'r, R> {
+    pub fn new(row: &'r Row) -> Self {
+        Self { row, record: PhantomData }
+    }
+
+    pub fn get<T: FromSql<'r>>(&self, name: &str) -> Result<T, ApiError> {
+        if !R::COLUMNS.iter().any(|(declared, _)| *declared == name) {
+            return Err(ApiError::internal(format!("from_row reads {name}, which its COLUMNS do not declare")));
+        }
+        flag(self.row, name)
+    }
+}
+
+/// A column a handler reads itself, outside any record (a flag such as `found`).
+pub fn flag<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> Result<T, ApiError> {
+    row.try_get(name).map_err(|e| ApiError::internal_from(format!("reading column {name}"), e))
 }
 
 pub(crate) fn serialize_date<S: Serializer>(date: &time::Date, s: S) -> Result<S::Ok, S::Error> {

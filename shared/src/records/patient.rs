@@ -3,20 +3,14 @@
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 use tokio_postgres::Row;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::{col, nothing_to_update, serialize_date};
+use super::{FromRow, Reader, nothing_to_update, serialize_date};
 use crate::ApiError;
 use crate::body::JsonObject;
+use crate::db::Column;
 use crate::validate::{Form, Lines, Patch, date_of_birth, email, one_of, phone, text};
-
-/// The columns `Patient::from_row` reads, for `concat!` into SQL.
-#[macro_export]
-macro_rules! patient_columns {
-    () => {
-        "id, owner_id, name, date_of_birth, gender, phone, email, address, notes, created_at, updated_at, version"
-    };
-}
 
 pub const GENDERS: &[&str] = &["female", "male", "other", "unknown"];
 const WRITABLE: &[&str] = &["name", "date_of_birth", "gender", "phone", "email", "address", "notes"];
@@ -43,23 +37,39 @@ pub struct Patient {
     pub version: i32,
 }
 
-impl Patient {
-    pub fn from_row(row: &Row) -> Result<Self, ApiError> {
-        let date_of_birth: Date = col(row, "date_of_birth")?;
+impl FromRow for Patient {
+    const COLUMNS: &'static [Column] = &[
+        ("id", Type::UUID),
+        ("owner_id", Type::UUID),
+        ("name", Type::TEXT),
+        ("date_of_birth", Type::DATE),
+        ("gender", Type::TEXT),
+        ("phone", Type::TEXT),
+        ("email", Type::TEXT),
+        ("address", Type::TEXT),
+        ("notes", Type::TEXT),
+        ("created_at", Type::TIMESTAMPTZ),
+        ("updated_at", Type::TIMESTAMPTZ),
+        ("version", Type::INT4),
+    ];
+
+    fn from_row(row: &Row) -> Result<Self, ApiError> {
+        let row = Reader::<Self>::new(row);
+        let date_of_birth: Date = row.get("date_of_birth")?;
         Ok(Self {
-            id: col(row, "id")?,
-            name: col(row, "name")?,
+            id: row.get("id")?,
+            name: row.get("name")?,
             age: age_on(date_of_birth, OffsetDateTime::now_utc().date()),
             date_of_birth,
-            gender: col(row, "gender")?,
-            phone: col(row, "phone")?,
-            email: col(row, "email")?,
-            address: col(row, "address")?,
-            notes: col(row, "notes")?,
-            owner_id: col(row, "owner_id")?,
-            created_at: col(row, "created_at")?,
-            updated_at: col(row, "updated_at")?,
-            version: col(row, "version")?,
+            gender: row.get("gender")?,
+            phone: row.get("phone")?,
+            email: row.get("email")?,
+            address: row.get("address")?,
+            notes: row.get("notes")?,
+            owner_id: row.get("owner_id")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+            version: row.get("version")?,
         })
     }
 }
@@ -91,10 +101,7 @@ impl NewPatient {
         let email = form.optional("email", email()).into_option();
         let address = form.optional("address", text(0..=500, Lines::Multi)).into_option();
         let notes = form.optional("notes", text(0..=5000, Lines::Multi)).into_option();
-        form.finish()?;
-        let (Some(name), Some(date_of_birth)) = (name, date_of_birth) else {
-            return Err(ApiError::internal("a validated field was absent"));
-        };
+        let (name, date_of_birth) = form.finish_with((name, date_of_birth))?;
         Ok(Self {
             name,
             date_of_birth,
@@ -108,6 +115,7 @@ impl NewPatient {
 }
 
 /// A partial update: `None`/`Absent` fields stay as they are; `Clear` sets NULL.
+#[derive(Default)]
 pub struct PatientChanges {
     pub name: Option<String>,
     pub date_of_birth: Option<Date>,

@@ -3,19 +3,13 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use super::col;
+use super::{FromRow, Reader};
 use crate::ApiError;
 use crate::auth::Role;
-
-/// The columns `User::from_row` reads, for `concat!` into SQL.
-#[macro_export]
-macro_rules! user_columns {
-    () => {
-        "id, name, email, role, created_at"
-    };
-}
+use crate::db::Column;
 
 #[derive(Debug, Serialize)]
 pub struct User {
@@ -27,14 +21,23 @@ pub struct User {
     pub created_at: OffsetDateTime,
 }
 
-impl User {
-    pub fn from_row(row: &Row) -> Result<Self, ApiError> {
+impl FromRow for User {
+    const COLUMNS: &'static [Column] = &[
+        ("id", Type::UUID),
+        ("name", Type::TEXT),
+        ("email", Type::TEXT),
+        ("role", Type::TEXT),
+        ("created_at", Type::TIMESTAMPTZ),
+    ];
+
+    fn from_row(row: &Row) -> Result<Self, ApiError> {
+        let row = Reader::<Self>::new(row);
         Ok(Self {
-            id: col(row, "id")?,
-            name: col(row, "name")?,
-            email: col(row, "email")?,
-            role: Role::parse(col(row, "role")?)?,
-            created_at: col(row, "created_at")?,
+            id: row.get("id")?,
+            name: row.get("name")?,
+            email: row.get("email")?,
+            role: Role::parse(row.get("role")?)?,
+            created_at: row.get("created_at")?,
         })
     }
 }

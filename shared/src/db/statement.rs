@@ -1,0 +1,331 @@
+//! `Statement`: how handlers write SQL. A statement is a template from a `.sql` file
+//! with named parameters (`:owner`, `:id`), values bound by name, and the parts every
+//! statement of a kind shares composed in here rather than copied into each file:
+//!
+//! - `acting_as(principal)` offers who is acting: `:actor` (their user id),
+//!   `:sees_all` (their scope reaches every owner's records) and `:edits_all` (they may
+//!   change records others created). A template uses those it needs.
+//! - `audit(meta, event)` adds the audit CTE after the template's own CTEs, with its
+//!   outcome decided from them (see `crate::audit`), so the access and its record
+//!   commit together in the one statement.
+//!
+//! Binding is checked: every name the statement uses must be bound, a name bound by the
+//! handler must be used, and no name may be bound twice. Each value's Postgres type comes
+//! from its Rust type (`SqlType`). The composed text is rendered to `$n` once per
+//! template and audit shape, then cached. A statement still goes out as one typed
+//! one-shot query: one round trip, no named prepared statement (PgBouncer's transaction
+//! mode stays happy).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use time::{Date, OffsetDateTime};
+use tokio_postgres::Row;
+use tokio_postgres::types::{ToSql, Type};
+use uuid::Uuid;
+
+use super::Db;
+use super::template::scan;
+use crate::ApiError;
+use crate::audit::{Audit, AuditShape};
+use crate::auth::{Principal, Scope};
+use crate::http::RequestMeta;
+
+/// A Rust type a statement parameter can have, with the Postgres type it binds as.
+pub trait SqlType: ToSql + Sync + Send + 'static {
+    const PG: Type;
+}
+
+macro_rules! sql_types {
+    ($($rust:ty => $pg:ident),* $(,)?) => { $(impl SqlType for $rust { const PG: Type = Type::$pg; })* };
+}
+sql_types! {
+    bool => BOOL, i32 => INT4, i64 => INT8, String => TEXT, &'static str => TEXT, Vec<u8> => BYTEA,
+    Uuid => UUID, Date => DATE, OffsetDateTime => TIMESTAMPTZ, IpAddr => INET,
+}
+
+/// `None` binds as SQL NULL of the inner type.
+impl<T: SqlType> SqlType for Option<T> {
+    const PG: Type = T::PG;
+}
+
+/// A column a statement returns: its name and type.
+pub type Column = (&'static str, Type);
+
+/// A statement template: a `.sql` file compiled in with `sql!`.
+#[derive(Debug)]
+pub struct Sql {
+    /// The Rust file that includes it (`file!()`).
+    pub source: &'static str,
+    /// Its path relative to `source`'s folder.
+    pub file: &'static str,
+    pub text: &'static str,
+}
+
+impl Sql {
+    /// Its path from the workspace root, for the test that checks every file is prepared.
+    pub fn path(&self) -> String {
+        match self.source.rsplit_once('/') {
+            Some((dir, _)) => format!("{dir}/{}", self.file),
+            None => self.file.to_owned(),
+        }
+    }
+}
+
+/// `static READ: Sql = sql!("sql/read.sql");` - the path is relative to the calling file.
+#[macro_export]
+macro_rules! sql {
+    ($file:literal) => {
+        $crate::db::Sql { source: file!(), file: $file, text: include_str!($file) }
+    };
+}
+
+struct Bind {
+    name: &'static str,
+    value: Box<dyn ToSql + Sync + Send>,
+    ty: Type,
+    /// Offered by the helper (principal, request): fine to leave unused.
+    offered: bool,
+}
+
+/// A template with its values, ready to run.
+pub struct Statement {
+    sql: &'static Sql,
+    binds: Vec<Bind>,
+    audit: Option<AuditShape>,
+    reads: Vec<&'static [Column]>,
+    fault: Option<String>,
+}
+
+/// The composed text rendered to `$n`, and the name behind each `$n`.
+#[derive(Debug)]
+pub struct Rendered {
+    pub sql: String,
+    pub names: Vec<String>,
+}
+
+type CacheKey = (usize, Option<AuditShape>);
+static RENDERED: LazyLock<RwLock<HashMap<CacheKey, Arc<Rendered>>>> = LazyLock::new(Default::default);
+
+impl Statement {
+    pub fn new(sql: &'static Sql) -> Self {
+        Self { sql, binds: Vec::new(), audit: None, reads: Vec::new(), fault: None }
+    }
+
+    /// Binds `:name`. The statement must use it.
+    pub fn bind<T: SqlType>(self, name: &'static str, value: T) -> Self {
+        self.push(name, value, false)
+    }
+
+    /// Who is acting, and how far their authority reaches.
+    pub fn acting_as<P: Principal>(self, principal: &P) -> Self {
+        let sees_all = matches!(principal.scope(), Scope::All);
+        self.push("actor", principal.caller().id, true).push("sees_all", sees_all, true).push(
+            "edits_all",
+            principal.edits_all(),
+            true,
+        )
+    }
+
+    /// Adds the audit event (see `crate::audit`), recorded with the request's id and
+    /// source address.
+    pub fn audit(mut self, meta: &RequestMeta, audit: Audit) -> Self {
+        self.audit = Some(audit.shape());
+        let mut this = self
+            .push("audit_action", audit.action, true)
+            .push("audit_resource_type", audit.resource_type, true)
+            .push("request_id", meta.request_id.clone(), true)
+            .push("source_ip", meta.source_ip, true);
+        for (name, value) in audit.values() {
+            this = this.push(name, value, true);
+        }
+        this
+    }
+
+    /// Declares columns the caller will read from the rows (a record's `COLUMNS`), so
+    /// the schema test can check the statement returns them with these types.
+    pub fn reads(mut self, columns: &'static [Column]) -> Self {
+        self.reads.push(columns);
+        self
+    }
+
+    fn push<T: SqlType>(mut self, name: &'static str, value: T, offered: bool) -> Self {
+        if self.binds.iter().any(|b| b.name == name) {
+            self.fault.get_or_insert_with(|| format!(":{name} is bound twice"));
+        }
+        self.binds.push(Bind { name, value: Box::new(value), ty: T::PG, offered });
+        self
+    }
+
+    /// The composed statement rendered to `$n` (cached).
+    pub fn rendered(&self) -> Result<Arc<Rendered>, String> {
+        let key = (self.sql as *const Sql as usize, self.audit.clone());
+        if let Some(hit) = RENDERED.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(hit.clone());
+        }
+        let rendered = Arc::new(render(self.sql.text, self.audit.as_ref())?);
+        RENDERED.write().unwrap_or_else(|e| e.into_inner()).insert(key, rendered.clone());
+        Ok(rendered)
+    }
+
+    /// The values in `$n` order, after checking every name is bound exactly once.
+    fn params<'s>(&'s self, rendered: &Rendered) -> Result<Vec<(&'s (dyn ToSql + Sync), Type)>, String> {
+        if let Some(fault) = &self.fault {
+            return Err(fault.clone());
+        }
+        if let Some(unused) = self.binds.iter().find(|b| !b.offered && !rendered.names.iter().any(|n| n == b.name)) {
+            return Err(format!(":{} is bound but the statement does not use it", unused.name));
+        }
+        rendered
+            .names
+            .iter()
+            .map(|name| {
+                let bind = self.binds.iter().find(|b| b.name == name).ok_or_else(|| format!(":{name} is not bound"))?;
+                Ok((&*bind.value as &(dyn ToSql + Sync), bind.ty.clone()))
+            })
+            .collect()
+    }
+
+    /// What the schema test needs: the rendered SQL, the parameter types, and the
+    /// columns the caller reads.
+    pub fn describe(&self) -> Result<Description, String> {
+        let rendered = self.rendered().map_err(|e| format!("{}: {e}", self.sql.file))?;
+        let types = self.params(&rendered).map_err(|e| format!("{}: {e}", self.sql.file))?;
+        Ok(Description {
+            path: self.sql.path(),
+            sql: rendered.sql.clone(),
+            names: rendered.names.clone(),
+            types: types.into_iter().map(|(_, ty)| ty).collect(),
+            reads: self.reads.iter().flat_map(|c| c.iter().cloned()).collect(),
+        })
+    }
+
+    pub async fn query(&self, db: &Db) -> Result<Vec<Row>, ApiError> {
+        let context = |e: String| ApiError::internal(format!("statement {}: {e}", self.sql.file));
+        let rendered = self.rendered().map_err(context)?;
+        let params = self.params(&rendered).map_err(context)?;
+        db.query(&rendered.sql, &params).await
+    }
+
+    /// At most one row.
+    pub async fn query_opt(&self, db: &Db) -> Result<Option<Row>, ApiError> {
+        let mut rows = self.query(db).await?;
+        if rows.len() > 1 {
+            return Err(ApiError::internal(format!(
+                "statement {}: {} rows, expected at most one",
+                self.sql.file,
+                rows.len()
+            )));
+        }
+        Ok(rows.pop())
+    }
+
+    /// Exactly one row.
+    pub async fn query_one(&self, db: &Db) -> Result<Row, ApiError> {
+        self.query_opt(db)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("statement {}: no row, expected one", self.sql.file)))
+    }
+
+    /// On a connection of its own, outside the pool (operator tasks). The error is for
+    /// an operator: the server's code and message, never its DETAIL (row values).
+    pub async fn query_client(&self, client: &tokio_postgres::Client) -> Result<Vec<Row>, String> {
+        let rendered = self.rendered().map_err(|e| format!("statement {}: {e}", self.sql.file))?;
+        let params = self.params(&rendered).map_err(|e| format!("statement {}: {e}", self.sql.file))?;
+        client.query_typed(&rendered.sql, &params).await.map_err(|e| match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        })
+    }
+
+    /// Rows, if any, are not needed.
+    pub async fn execute(&self, db: &Db) -> Result<(), ApiError> {
+        self.query(db).await.map(drop)
+    }
+}
+
+/// A statement as the schema test sees it.
+#[derive(Debug, Clone)]
+pub struct Description {
+    pub path: String,
+    pub sql: String,
+    pub names: Vec<String>,
+    pub types: Vec<Type>,
+    pub reads: Vec<Column>,
+}
+
+/// Composes the audit CTE into the template and renders named parameters to `$n`, in
+/// order of first use.
+fn render(template: &str, audit: Option<&AuditShape>) -> Result<Rendered, String> {
+    let composed = match audit {
+        None => template.to_owned(),
+        Some(audit) => {
+            let cte = audit.cte();
+            match scan(template)?.ctes_end {
+                Some(end) => format!("{},\n{cte}{}", &template[..end], &template[end..]),
+                None => format!("WITH {cte}\n{template}"),
+            }
+        }
+    };
+    let scan = scan(&composed)?;
+    let mut sql = String::with_capacity(composed.len());
+    let mut names: Vec<String> = Vec::new();
+    let mut copied = 0;
+    for (span, name) in &scan.params {
+        let index = match names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                names.push((*name).to_owned());
+                names.len() - 1
+            }
+        };
+        sql.push_str(&composed[copied..span.start]);
+        sql.push('$');
+        sql.push_str(&(index + 1).to_string());
+        copied = span.end;
+    }
+    sql.push_str(&composed[copied..]);
+    Ok(Rendered { sql, names })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static ONE: Sql =
+        Sql { source: file!(), file: "one.sql", text: "SELECT * FROM t WHERE a = :a AND b = :b OR a = :a::uuid" };
+
+    #[test]
+    fn names_render_to_positions_in_order_of_first_use() {
+        let statement = Statement::new(&ONE).bind("b", 2i32).bind("a", Uuid::nil());
+        let description = statement.describe().unwrap();
+        assert_eq!(description.sql, "SELECT * FROM t WHERE a = $1 AND b = $2 OR a = $1::uuid");
+        assert_eq!(description.names, ["a", "b"]);
+        assert_eq!(description.types, [Type::UUID, Type::INT4]);
+    }
+
+    #[test]
+    fn a_missing_extra_or_doubled_bind_is_an_error() {
+        let missing = Statement::new(&ONE).bind("a", Uuid::nil()).describe().unwrap_err();
+        assert!(missing.contains(":b is not bound"), "{missing}");
+        let extra = Statement::new(&ONE).bind("a", Uuid::nil()).bind("b", 1i32).bind("c", 1i32).describe().unwrap_err();
+        assert!(extra.contains(":c is bound but the statement does not use it"), "{extra}");
+        let twice = Statement::new(&ONE).bind("a", Uuid::nil()).bind("a", Uuid::nil()).bind("b", 1i32).describe();
+        assert!(twice.unwrap_err().contains(":a is bound twice"));
+    }
+
+    #[test]
+    fn an_option_binds_as_its_inner_type() {
+        static OPT: Sql = Sql { source: file!(), file: "opt.sql", text: "SELECT :x, :y" };
+        let d = Statement::new(&OPT).bind("x", None::<String>).bind("y", Some(3i64)).describe().unwrap();
+        assert_eq!(d.types, [Type::TEXT, Type::INT8]);
+    }
+
+    #[test]
+    fn offered_values_may_go_unused() {
+        let caller = crate::auth::Caller { id: Uuid::nil(), role: crate::auth::Role::User };
+        let d = Statement::new(&ONE).acting_as(&caller).bind("a", Uuid::nil()).bind("b", 1i32).describe().unwrap();
+        assert_eq!(d.names, ["a", "b"]);
+    }
+}
