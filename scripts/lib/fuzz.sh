@@ -3,7 +3,12 @@
 # client would meet it - the real server binary on 127.0.0.1, its own fresh database,
 # a signed-in admin - for a bounded number of examples (scripts/lib/schemathesis.toml)
 # and a bounded time. It fails on any 5xx other than 503 and on any response that
-# breaks docs/openapi.json.
+# breaks docs/openapi.json. Needs the cluster helpers of postgres.sh (PG_BIN set, as
+# ensure_postgres_installed does) and schemathesis on PATH (ensure_python_tools).
+
+# shellcheck source=scripts/lib/postgres.sh
+source "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
+
 fuzz_local_api() {
   local work=$1 pg_dir=$2 pg_port=$3 api_port token
   psql_super "$pg_dir" "$pg_port" "CREATE DATABASE fuzz"

@@ -3,11 +3,10 @@
 # Sourced, not run. The cluster listens on 127.0.0.1 only, with SCRAM passwords (as
 # Neon uses) and TLS from a throwaway CA (so the rustls path is exercised for real).
 
-PG_SUPERUSER_PASSWORD=postgres
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
+PG_SUPERUSER_PASSWORD=postgres
 
 # initdb and postgres refuse to run as root; as root we run them as Debian's postgres user.
 as_pg() {
@@ -16,7 +15,7 @@ as_pg() {
 
 pg_bindir() {
   local dir
-  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  dir=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
 }
 
@@ -24,9 +23,9 @@ ensure_postgres_installed() {
   if [ -z "$(pg_bindir)" ]; then
     echo "==> Installing PostgreSQL from Debian's packages"
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client openssl >/dev/null
+    apt_install postgresql postgresql-client openssl
   fi
-  command -v openssl >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  command -v openssl >/dev/null || apt_install openssl
   PG_BIN=$(pg_bindir)
   export PG_BIN
 }
@@ -95,16 +94,12 @@ psql_super() {
   as_pg "$PG_BIN/psql" -h "$1" -p "$2" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAtc "$3"
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 ensure_pgbouncer_installed() {
   command -v pgbouncer >/dev/null && return 0
   [ -x /usr/sbin/pgbouncer ] && return 0
   echo "==> Installing PgBouncer from Debian's packages"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+  apt_install pgbouncer
 }
 
 # start_pgbouncer DIR SERVER_PORT: PgBouncer in transaction mode in front of a cluster,

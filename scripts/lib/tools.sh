@@ -3,14 +3,17 @@
 # kept outside the clone and keyed by the requirements' hash, so a second run - or CI on
 # a machine that ran before - reuses it, and a changed pin makes a fresh one.
 
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
 ensure_python_tools() {
-  local root=${HEALTHCARE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/healthcare-api}
-  local key
+  local root key
+  root=$(healthcare_tools_dir)
   key=$(sha256sum scripts/requirements.txt | cut -c1-12)
   TOOLS_VENV="$root/venv-$key"
   if [ ! -x "$TOOLS_VENV/bin/cargo-lambda" ]; then
     echo "==> Installing cargo-lambda, zig, moto, cfn-lint, sam (PyPI) into $TOOLS_VENV"
-    python3 -m venv --help >/dev/null 2>&1 || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
     rm -rf "$TOOLS_VENV"
     mkdir -p "$root"
     python3 -m venv "$TOOLS_VENV"
@@ -22,6 +25,7 @@ ensure_python_tools() {
 }
 
 # start_moto DIR: a local Secrets Manager on a free port; exports what the AWS SDK reads.
+# Its process id is MOTO_PID, for stop_moto.
 start_moto() {
   local dir=$1 port
   port=$(free_port)
@@ -35,4 +39,13 @@ start_moto() {
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
   export AWS_EC2_METADATA_DISABLED=true
   echo "==> Secrets Manager emulator (moto) on 127.0.0.1:$port"
+}
+
+# stop_moto: stops the emulator start_moto started, if it did. Never fails, so a
+# cleanup trap can call it.
+stop_moto() {
+  if [ -n "${MOTO_PID:-}" ]; then
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+  fi
 }

@@ -1,5 +1,15 @@
 """The measurements behind docs/BENCHMARKS.md; run by scripts/bench, which provides the
 database, the Secrets Manager emulator, the release binaries and the environment below.
+Writes every figure to the JSON file named by its one argument; bench_report.py turns
+that into docs/BENCHMARKS.md.
+
+    BENCH_PG_BASE    superuser URL of the PostgreSQL cluster, without a database
+    BENCH_PG_BIN     PostgreSQL's bin directory (psql, pgbench)
+    BENCH_WORK       a scratch directory
+    BENCH_FUNCTIONS  the HTTP Lambda functions, space-separated (lambda_functions --http)
+    BENCH_SIZES      JSON {arch: {function: bytes}} of the release bootstraps
+    BENCH_ARGON2_MS  one argon2id verification, in ms
+    BENCH_SECONDS    seconds per load-test cell (5)
 
 Everything runs on this machine over loopback, with bounded request counts and times.
 """
@@ -10,6 +20,7 @@ import platform
 import re
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -22,8 +33,8 @@ PG = os.environ["BENCH_PG_BASE"]  # superuser URL without a database
 PG_BIN = os.environ["BENCH_PG_BIN"]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 JWT = "benchmark-secret-of-at-least-32-bytes!!"
-FUNCTIONS = ["auth", "patients", "doctors", "mappings", "admin"]
-results = {"budgets": []}
+FUNCTIONS = os.environ["BENCH_FUNCTIONS"].split()
+results = {}
 
 
 def run(cmd, **kw):
@@ -45,10 +56,6 @@ def request(base, method, path, body=None, token=None):
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
-
-
-def budget(name, ok, figure):
-    results["budgets"].append((name, ok, figure))
 
 
 # --- the warm API --------------------------------------------------------------------
@@ -107,26 +114,17 @@ def warm_api(work):
             "POST /api/patients": (f"{base}/api/patients", lua(f"{work}/create.lua", "POST", token, {"name": "Load", "date_of_birth": "1990-05-05"})),
             "POST /api/auth/login": (f"{base}/api/auth/login", lua(f"{work}/login.lua", "POST", None, creds)),
         }
+        # By request, then by concurrency ("1", "32", "128": JSON's keys are strings).
         warm = {}
         for name, (url, script) in scenarios.items():
             for c in (1, 32, 128):
-                warm[(name, c)] = wrk(url, c, script)
+                warm.setdefault(name, {})[str(c)] = wrk(url, c, script)
         results["warm"] = warm
 
         # The same SQL one GET-by-id runs (read + audit insert, one statement), through
         # pgbench with the same protocol (unnamed extended-protocol statements) and clients.
-        get_sql = f"""WITH found AS (
-  SELECT id, owner_id, name, date_of_birth, gender, phone, email, address, notes, created_at, updated_at, version
-  FROM patients WHERE id = '{patient}' AND ('{owner}'::uuid IS NULL OR owner_id = '{owner}')
-), audit AS (
-  INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
-  SELECT '{owner}', 'patient.read', 'patient', '{patient}',
-         CASE WHEN EXISTS (SELECT 1 FROM found) THEN 'success' ELSE 'not_found' END, 'pgbench', '127.0.0.1'
-)
-SELECT * FROM found;
-"""
         with open(f"{work}/get.sql", "w") as f:
-            f.write(get_sql.replace("\n", " ") + "\n")
+            f.write(patient_read_sql(patient, owner).replace("\n", " ") + "\n")
         psql("postgres", "CREATE DATABASE pgbench_ceiling")
         run([os.path.join(PG_BIN, "pgbench"), "-i", "-q", "-s", "10", f"{PG}/pgbench_ceiling"])
         results["pgbench_same_sql"] = pgbench("bench", 32, "-f", f"{work}/get.sql")
@@ -155,6 +153,25 @@ SELECT * FROM found;
     finally:
         api.terminate()
         api.wait()
+
+
+def patient_read_sql(patient, owner):
+    """The statement GET /api/patients/{id} runs, for `owner` reading `patient`, as the
+    code composes it (tests/examples/statement.rs prints it), with the values inlined
+    for pgbench."""
+    out = run(["cargo", "run", "--quiet", "--locked", "-p", "api-tests", "--example", "statement", "--",
+               "functions/patients/src/sql/read.sql"])
+    statement = json.loads(out)
+    values = {"id": patient, "actor": owner, "sees_all": "false", "edits_all": "false",
+              "audit_action": "patient.read", "audit_resource_type": "patient", "audit_resource": patient,
+              "request_id": "pgbench", "source_ip": "127.0.0.1"}
+    # pgbench gets it on one line, so comment lines go.
+    sql = "\n".join(line for line in statement["sql"].splitlines() if not line.lstrip().startswith("--"))
+    # Highest position first, so $1 does not match the start of $10.
+    for n in range(len(statement["names"]), 0, -1):
+        name, pg_type = statement["names"][n - 1], statement["types"][n - 1]
+        sql = sql.replace(f"${n}", f"'{values[name]}'::{pg_type}")
+    return sql + ";\n"
 
 
 def free_port():
@@ -309,7 +326,7 @@ def rss_kib(pid):
     return {k: int(re.search(rf"^{k}:\s+(\d+) kB", status, re.M).group(1)) for k in ("VmRSS", "VmHWM")}
 
 
-# --- the report ----------------------------------------------------------------------
+# --- the run --------------------------------------------------------------------------
 
 def machine():
     cpu = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read())
@@ -318,17 +335,23 @@ def machine():
 
 
 def main():
+    out = sys.argv[1]
     work = os.environ["BENCH_WORK"]
-    sizes = json.loads(os.environ["BENCH_SIZES"])
-    argon2_ms = float(os.environ["BENCH_ARGON2_MS"])
-    results["sizes"] = sizes
+    results["functions"] = FUNCTIONS
+    results["seconds"] = SECONDS
+    results["sizes"] = json.loads(os.environ["BENCH_SIZES"])
+    results["argon2_ms"] = float(os.environ["BENCH_ARGON2_MS"])
     warm_api(work)
     x86_dir = os.path.join(TARGET, "lambda-x86_64")
     cold_starts(x86_dir)
     # a token and a patient for the memory run
     _, login = request_login()
     memory(x86_dir, login["token"], login["patient"])
-    write_report(argon2_ms)
+    results["measured_at"] = datetime.now(timezone.utc).isoformat()
+    results["machine"] = machine()
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+        f.write("\n")
 
 
 def request_login():
@@ -345,76 +368,6 @@ def request_login():
     finally:
         api.terminate()
         api.wait()
-
-
-def write_report(argon2_ms):
-    w = results["warm"]
-    cold, mem, trips, sizes = results["cold"], results["memory"], results["round_trips"], results["sizes"]
-    get32 = w[("GET /api/patients/{id}", 32)]["rps"]
-    ratio_same = get32 / results["pgbench_same_sql"]
-    ratio_ceiling = get32 / results["pgbench_select_only"]
-    login_p50 = w[("POST /api/auth/login", 1)]["p50"]
-    mib = 1024 * 1024
-    budget("init to first poll <= 10 ms (secrets from the emulator included)", all(c["init"] <= 10 for c in cold.values()),
-           ", ".join(f"{n} {c['init']:.1f}" for n, c in cold.items()) + " ms")
-    budget("binary <= 8 MiB stripped", all(v <= 8 * mib for arch in sizes.values() for v in arch.values()),
-           f"largest {max(v for arch in sizes.values() for v in arch.values()) / mib:.2f} MiB")
-    budget("RSS <= 40 MiB after 1,000 invocations", mem["after_1000"]["VmHWM"] <= 40 * 1024, f"peak {mem['after_1000']['VmHWM'] / 1024:.1f} MiB")
-    budget("RSS does not grow (100 -> 1,000 invocations)", mem["after_1000"]["VmRSS"] <= mem["after_100"]["VmRSS"] * 1.05 + 512,
-           f"{mem['after_100']['VmRSS'] / 1024:.1f} -> {mem['after_1000']['VmRSS'] / 1024:.1f} MiB")
-    crud = {k: v for k, v in trips.items() if k not in ("login",)}
-    budget("one round trip per CRUD request", all(v == 1 for v in crud.values()), ", ".join(f"{k} {v:g}" for k, v in crud.items()))
-    budget("GET-by-id at c=32 >= 60% of the same SQL through pgbench", ratio_same >= 0.6, f"{ratio_same:.0%}")
-    budget("login within 1.3x one argon2id hash", login_p50 <= 1.3 * argon2_ms, f"login p50 {login_p50:.1f} ms vs hash {argon2_ms:.1f} ms ({login_p50 / argon2_ms:.2f}x)")
-
-    lines = [
-        "# Benchmarks", "",
-        f"Measured {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {machine()}, by `scripts/bench`",
-        "(release builds, PostgreSQL 15 from Debian on the same machine, everything over loopback).",
-        "These machines are shared and noisy: read the figures as orders of magnitude, and rerun",
-        "`scripts/bench` to compare changes on the same machine.", "",
-        "## Budgets", "", "| budget | result | figure |", "|---|---|---|",
-        *[f"| {name} | {'holds' if ok else '**missed**'} | {fig} |" for name, ok, fig in results["budgets"]], "",
-        f"## Warm API (local server, {SECONDS} s per cell, `wrk`)", "",
-        "| request | c=1 req/s | p50 | p99 | c=32 req/s | p50 | p99 | c=128 req/s | p50 | p99 |", "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name in dict.fromkeys(k[0] for k in w):
-        cells = []
-        for c in (1, 32, 128):
-            r = w[(name, c)]
-            cells += [f"{r['rps']:.0f}" + (f" ({r['non2xx']} non-2xx)" if r["non2xx"] else ""), f"{r['p50']:.2f} ms", f"{r['p99']:.2f} ms"]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["",
-              f"GET-by-id at c=32 against PostgreSQL alone, same machine, same 32 clients (`pgbench -M extended -c 32`):", "",
-              "| what | tx/s | ours as a share |", "|---|---|---|",
-              f"| the same SQL (read + audit insert) as a pgbench script | {results['pgbench_same_sql']:.0f} | {ratio_same:.0%} |",
-              f"| `pgbench -S` (select-only, the raw ceiling) | {results['pgbench_select_only']:.0f} | {ratio_ceiling:.0%} |", "",
-              f"Login is one argon2id verification (m=19 MiB, t=2, p=1) plus two statements; one hash alone takes {argon2_ms:.1f} ms here",
-              "(median of 20, `cargo run --release -p shared --example argon2_cost`). With 2 cores, login throughput is bounded by hashing.", "",
-              "## Cold start (x86_64 release binaries, a Lambda Runtime API emulator in scripts/lib/bench.py, median of 21 starts)", "",
-              "Init = process start until the first poll for an event, with both secrets fetched from the local Secrets Manager",
-              "(moto). First invocation = a warmup event handed over until the answer is posted: opening the database connection",
-              "(TCP, SCRAM) and one query.", "",
-              "| function | init, secrets from Secrets Manager | init, secrets from the environment | first invocation |", "|---|---|---|---|",
-              *[f"| {n} | {c['init']:.1f} ms | {c['init_env']:.1f} ms | {c['first']:.1f} ms |" for n, c in cold.items()], "",
-              "The difference between the two init columns is the Secrets Manager path: the SDK client and one",
-              "BatchGetSecretValue call for both secrets, most of it the emulator's own answer time (moto is Python).",
-              "Two changes brought it under the budget (it was 12.6-13.0 ms): the client trusts only Amazon's five root CAs",
-              "(shared/certs/) instead of loading and parsing the system CA bundle on first use (~4 ms here), and one batch",
-              "call replaced two concurrent GetSecretValue calls (~1.5 ms here; on AWS, one TLS handshake instead of two).", "",
-              "## Size (stripped release `bootstrap`, as deployed)", "", "| function | arm64 | x86_64 |", "|---|---|---|",
-              *[f"| {n} | {sizes['arm64'][n] / mib:.2f} MiB | {sizes['x86_64'][n] / mib:.2f} MiB |" for n in sizes["arm64"]], "",
-              "## Memory (patients function, x86_64, `GET /api/patients/{id}` 1,000 times)", "",
-              f"Peak RSS {mem['after_1000']['VmHWM'] / 1024:.1f} MiB; RSS after 100 invocations {mem['after_100']['VmRSS'] / 1024:.1f} MiB, "
-              f"after 1,000 {mem['after_1000']['VmRSS'] / 1024:.1f} MiB; {mem['ok']} of 1,000 answered 200.", "",
-              "## Database round trips per request (counted by `pg_stat_statements`, 20 requests each)", "",
-              "| request | statements |", "|---|---|", *[f"| {k} | {v:g} |" for k, v in trips.items()], "",
-              "Each statement is one round trip: statements go out as unnamed extended-protocol messages in one flight.",
-              "Login takes two by design: read the user and the throttle state, verify the password off the database, then write.", "",
-              "## Reproduce", "", "```sh", "scripts/bench            # about 5 minutes with warm builds; BENCH_SECONDS=10 for longer cells", "```", ""]
-    with open(os.path.join(ROOT, "docs", "BENCHMARKS.md"), "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(f"{'ok  ' if ok else 'MISS'} {name}: {fig}" for name, ok, fig in results["budgets"]))
 
 
 if __name__ == "__main__":
