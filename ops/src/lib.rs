@@ -32,8 +32,13 @@ macro_rules! migration {
 }
 
 /// Every file in `migrations/`, in order. A test checks this list against the folder.
-pub const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_identity_and_audit"), migration!(2, "0002_patients_doctors_mappings")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_identity_and_audit"),
+    migration!(2, "0002_patients_doctors_mappings"),
+    migration!(3, "0003_sessions_and_status"),
+    migration!(4, "0004_email_tokens"),
+    migration!(5, "0005_mfa"),
+];
 
 /// Any fixed number; it only has to be the same for every migrator.
 const MIGRATION_LOCK_KEY: i64 = 0x6865_616c_7468; // "health"

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::crypto::DataKey;
+
 /// A value that must never reach a log line or a `{:?}`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -50,6 +52,17 @@ pub struct Settings {
     pub jwt_audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// A session unused this long is over (automatic logoff, HIPAA 164.312(a)(2)(iii)):
+    /// its refresh token and its access tokens are refused.
+    pub session_idle_minutes: i32,
+    /// Where links in emails point: `{APP_BASE_URL}/reset-password?token=...`.
+    pub app_base_url: String,
+    /// Sender of every email (SES); without it, and without `mail_dir`, no email is sent.
+    pub mail_from: Option<String>,
+    /// Write each email as a JSON file here instead of sending it (local use, tests).
+    pub mail_dir: Option<String>,
+    /// `DATA_KEY` (and `DATA_KEY_PREVIOUS` during a rotation): encrypts TOTP secrets.
+    pub data_keys: std::sync::Arc<crate::crypto::DataKeys>,
     /// Connections per process. On Lambda an instance serves one request at a time, so 1-2
     /// is right; more only wastes Neon pooler slots. The local server raises it.
     pub db_pool_size: usize,
@@ -69,20 +82,23 @@ impl Settings {
     /// `load`, from any key lookup. (The AWS SDK itself still reads its own variables -
     /// region, credentials, `AWS_ENDPOINT_URL` - from the environment.)
     pub async fn load_with(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        use crate::secrets::{DATABASE_KEYS, JWT_KEYS, SecretRef, fetch_all};
+        use crate::secrets::{DATA_KEY_KEYS, DATABASE_KEYS, JWT_KEYS, SecretRef, fetch_all};
         let database_arn = get("DATABASE_SECRET_ARN").filter(|v| !v.is_empty());
         let jwt_arn = get("JWT_SECRET_ARN").filter(|v| !v.is_empty());
-        if database_arn.is_none() && jwt_arn.is_none() {
+        let data_key_arn = get("DATA_KEY_SECRET_ARN").filter(|v| !v.is_empty());
+        if database_arn.is_none() && jwt_arn.is_none() && data_key_arn.is_none() {
             return Self::from_lookup(get);
         }
-        let (database_url, jwt_secret) = fetch_all(
+        let [database_url, jwt_secret, data_key] = fetch_all([
             database_arn.as_deref().map(|arn| SecretRef { arn, keys: DATABASE_KEYS }),
             jwt_arn.as_deref().map(|arn| SecretRef { arn, keys: JWT_KEYS }),
-        )
+            data_key_arn.as_deref().map(|arn| SecretRef { arn, keys: DATA_KEY_KEYS }),
+        ])
         .await?;
         Self::from_lookup(|key| match key {
             "DATABASE_URL" if database_url.is_some() => database_url.as_ref().map(|s| s.expose().to_string()),
             "JWT_SECRET" if jwt_secret.is_some() => jwt_secret.as_ref().map(|s| s.expose().to_string()),
+            "DATA_KEY" if data_key.is_some() => data_key.as_ref().map(|s| s.expose().to_string()),
             other => get(other),
         })
     }
@@ -120,6 +136,21 @@ impl Settings {
             jwt_audience: text("JWT_AUDIENCE", "healthcare-api"),
             access_token_ttl: Duration::from_secs(number("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?),
             refresh_token_ttl: Duration::from_secs(number("REFRESH_TOKEN_TTL_DAYS", 30)? * 24 * 3600),
+            data_keys: std::sync::Arc::new(crate::crypto::DataKeys {
+                current: get("DATA_KEY")
+                    .filter(|v| !v.is_empty())
+                    .map(|v| DataKey::parse("DATA_KEY", &v))
+                    .transpose()?,
+                previous: get("DATA_KEY_PREVIOUS")
+                    .filter(|v| !v.is_empty())
+                    .map(|v| DataKey::parse("DATA_KEY_PREVIOUS", &v))
+                    .transpose()?,
+            }),
+            app_base_url: text("APP_BASE_URL", "http://localhost:5173").trim_end_matches('/').to_owned(),
+            mail_from: get("MAIL_FROM").filter(|v| !v.is_empty()),
+            mail_dir: get("MAIL_DIR").filter(|v| !v.is_empty()),
+            session_idle_minutes: i32::try_from(number("SESSION_IDLE_MINUTES", 60)?)
+                .map_err(|_| ConfigError("SESSION_IDLE_MINUTES is too large".into()))?,
             db_pool_size: number("DB_POOL_SIZE", 2)? as usize,
             db_connect_timeout: Duration::from_millis(number("DB_CONNECT_TIMEOUT_MS", 3000)?),
             db_statement_timeout: Duration::from_millis(number("DB_STATEMENT_TIMEOUT_MS", 5000)?),
@@ -145,6 +176,7 @@ mod tests {
         assert_eq!(s.access_token_ttl, Duration::from_secs(900));
         assert_eq!(s.refresh_token_ttl, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(s.db_pool_size, 2);
+        assert_eq!(s.session_idle_minutes, 60);
         assert_eq!(s.jwt_issuer, "healthcare-api");
     }
 

@@ -205,6 +205,10 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Raised by every authenticated statement's session guard (`require_live_session`)
+/// when the session is revoked, idle or expired, or its user disabled.
+const SESSION_ENDED: &str = "HC401";
+
 /// A unique constraint a client can trip, and what the client is told.
 struct Unique {
     name: &'static str,
@@ -246,6 +250,9 @@ impl From<tokio_postgres::Error> for ApiError {
             return ApiError::internal_from("talking to the database", err);
         };
         let code = db.code();
+        if code.code() == SESSION_ENDED {
+            return ApiError::Unauthorized("The session has ended; sign in again.".into());
+        }
         if *code == SqlState::UNIQUE_VIOLATION {
             return ApiError::duplicate(db.constraint().unwrap_or(""));
         }

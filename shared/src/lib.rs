@@ -1,6 +1,8 @@
 //! The common crate every function stands on. Each module is one concern:
 //!
 //! - `config` / `secrets`: settings, and secrets from Secrets Manager, read once per cold start
+//! - `aws`: how every AWS SDK client is configured (region, endpoint, Amazon's roots)
+//! - `crypto`: values encrypted at rest under `DATA_KEY` (AES-256-GCM)
 //! - `db`: the pool (TLS per `sslmode`) and `Db::run`, the one way to reach Postgres
 //! - `auth`: access tokens, passwords, refresh tokens, the `Caller` extractor
 //! - `envelope` / `error`: the response envelope and `ApiError`, mapped to HTTP in one place
@@ -14,8 +16,10 @@
 
 pub mod audit;
 pub mod auth;
+pub mod aws;
 pub mod body;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod envelope;
 pub mod error;

@@ -1,7 +1,7 @@
 //! The bearer-token checks: every way a token can be wrong is 401, and a hand-made token
 //! with exactly the right claims is accepted (so each refusal below is for its reason).
 
-use api_tests::{JWT_SECRET, spawn_app};
+use api_tests::{JWT_SECRET, session_of, spawn_app};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
@@ -11,8 +11,8 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
-fn claims(sub: &str) -> Value {
-    json!({"sub": sub, "role": "user", "iat": now(), "exp": now() + 600, "iss": "healthcare-api", "aud": "healthcare-api"})
+fn claims(sub: &str, sid: &str) -> Value {
+    json!({"sub": sub, "sid": sid, "role": "user", "iat": now(), "exp": now() + 600, "iss": "healthcare-api", "aud": "healthcare-api"})
 }
 
 fn sign(claims: &Value, secret: &str, alg: Algorithm) -> String {
@@ -24,6 +24,8 @@ async fn every_malformed_or_misissued_token_is_refused() {
     let app = spawn_app().await;
     let bundle = app.register("Ada", "ada@example.com").await;
     let sub = bundle["user"]["id"].as_str().unwrap();
+    let sid = session_of(bundle["access_token"].as_str().unwrap());
+    let claims = |sub: &str| claims(sub, &sid);
 
     let good = sign(&claims(sub), JWT_SECRET, Algorithm::HS256);
     app.get("/api/auth/me", Some(&good)).await.expect(200, "success");
@@ -37,14 +39,22 @@ async fn every_malformed_or_misissued_token_is_refused() {
     expired["iat"] = json!(now() - 3600);
     expired["exp"] = json!(now() - 1800);
     cases.push(("expired", sign(&expired, JWT_SECRET, Algorithm::HS256)));
-    for (field, value) in
-        [("iss", "someone-else"), ("aud", "another-api"), ("role", "superuser"), ("sub", "not-a-uuid")]
-    {
+    // Signed and well-formed, but naming a session that does not exist.
+    let mut stranger = claims(sub);
+    stranger["sid"] = json!(uuid::Uuid::now_v7().to_string());
+    cases.push(("unknown session", sign(&stranger, JWT_SECRET, Algorithm::HS256)));
+    for (field, value) in [
+        ("iss", "someone-else"),
+        ("aud", "another-api"),
+        ("role", "superuser"),
+        ("sub", "not-a-uuid"),
+        ("sid", "not-a-uuid"),
+    ] {
         let mut c = claims(sub);
         c[field] = json!(value);
         cases.push((field, sign(&c, JWT_SECRET, Algorithm::HS256)));
     }
-    for missing in ["sub", "iat", "exp", "iss", "aud", "role"] {
+    for missing in ["sub", "sid", "iat", "exp", "iss", "aud", "role"] {
         let mut c = claims(sub);
         c.as_object_mut().unwrap().remove(missing);
         cases.push((missing, sign(&c, JWT_SECRET, Algorithm::HS256)));

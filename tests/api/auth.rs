@@ -22,7 +22,8 @@ async fn register_answers_with_a_token_bundle_and_stores_only_a_hash() {
     assert_eq!(user["role"], "user");
     let mut keys: Vec<_> = user.as_object().unwrap().keys().cloned().collect();
     keys.sort();
-    assert_eq!(keys, ["created_at", "email", "id", "name", "role"]);
+    // Part 2 of the contract added email_verified, mfa_enabled and status.
+    assert_eq!(keys, ["created_at", "email", "email_verified", "id", "mfa_enabled", "name", "role", "status"]);
 
     let id: Uuid = user["id"].as_str().unwrap().parse().unwrap();
     let row = app.sql().await.query_one("SELECT password_hash FROM users WHERE id = $1", &[&id]).await.unwrap();

@@ -2,17 +2,21 @@
 //! (see `api_tests::spawn_app`).
 
 mod access_tokens;
+mod accounts;
 mod admin;
 mod auth;
 mod doctors;
+mod email;
 mod faults;
 mod lambda;
 mod mappings;
+mod mfa;
 mod openapi;
 mod patients;
 mod platform;
 mod round_trips;
 mod schema;
+mod sessions;
 mod statements;
 mod template;
 mod transport;

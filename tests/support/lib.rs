@@ -20,6 +20,8 @@ use uuid::Uuid;
 
 pub const JWT_SECRET: &str = "test-secret-of-at-least-32-bytes-long!!";
 pub const PASSWORD: &str = "correct-horse-battery";
+/// 32 bytes, base64: encrypts TOTP secrets in the tests.
+pub const DATA_KEY: &str = "dGVzdC1kYXRhLWtleS1vZi0zMi1ieXRlcy1sb25nISE=";
 
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
@@ -79,6 +81,7 @@ pub fn settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
         ("DATABASE_URL".into(), database_url.into()),
         ("JWT_SECRET".into(), JWT_SECRET.into()),
         ("DB_POOL_SIZE".into(), "4".into()),
+        ("DATA_KEY".into(), DATA_KEY.into()),
     ];
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Settings::from_lookup(move |key| vars.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())).unwrap()
@@ -276,6 +279,15 @@ impl TestApp {
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect()
     }
+}
+
+/// The session an access token belongs to (its `sid` claim).
+pub fn session_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    let claims: Value = serde_json::from_slice(&bytes).unwrap();
+    claims["sid"].as_str().expect("a sid claim").to_string()
 }
 
 /// What the contract promises of every response, whatever the route.

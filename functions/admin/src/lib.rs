@@ -23,10 +23,12 @@ const MAPPING: &str = "/api/admin/mappings/{id}";
 const USERS: &str = "/api/admin/users";
 const USER: &str = "/api/admin/users/{id}";
 const USER_ROLE: &str = "/api/admin/users/{id}/role";
+const USER_STATUS: &str = "/api/admin/users/{id}/status";
 const AUDIT: &str = "/api/admin/audit";
 
 /// Every path this function serves; template.yaml must route each of them here.
-pub const ROUTES: &[&str] = &[PATIENTS, PATIENT, DOCTORS, DOCTOR, MAPPINGS, MAPPING, USERS, USER, USER_ROLE, AUDIT];
+pub const ROUTES: &[&str] =
+    &[PATIENTS, PATIENT, DOCTORS, DOCTOR, MAPPINGS, MAPPING, USERS, USER, USER_ROLE, USER_STATUS, AUDIT];
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route(USERS, get(users::list))
         .route(USER, get(users::read))
         .route(USER_ROLE, put(users::change_role))
+        .route(USER_STATUS, put(users::change_status))
         .route(AUDIT, get(audit::list))
         .with_state(state)
 }
@@ -47,7 +50,7 @@ pub fn router(state: AppState) -> Router {
 /// their own crates), built as its handlers build them with placeholder values, for the
 /// test that prepares each against the schema.
 pub fn statements() -> Vec<Statement> {
-    let (admin, meta) = (Caller { id: uuid::Uuid::nil(), role: Role::Admin }, RequestMeta::placeholder());
+    let (admin, meta) = (Caller::placeholder(Role::Admin), RequestMeta::placeholder());
     let mut all = users::statements(&admin, &meta);
     all.push(audit::list_statement(&admin, &meta, &Default::default(), audit::Filters::default()));
     all

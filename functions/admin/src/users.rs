@@ -8,7 +8,7 @@ use shared::db::{Sql, Statement};
 use shared::extract::Id;
 use shared::pagination::{Page, PageOf};
 use shared::query::Query;
-use shared::records::user::User;
+use shared::records::user::{Status, User};
 use shared::records::{FromRow, flag};
 use shared::validate::{Form, one_of};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 static LIST: Sql = sql!("sql/users_list.sql");
 static READ: Sql = sql!("sql/user_read.sql");
 static CHANGE_ROLE: Sql = sql!("sql/user_role.sql");
+static CHANGE_STATUS: Sql = sql!("sql/user_status.sql");
 
 /// Lists users newest first; `q` matches name or email, `role` is exact.
 pub async fn list(
@@ -118,6 +119,53 @@ fn change_role_statement(admin: &impl Principal, meta: &RequestMeta, id: Uuid, r
         .reads(&[("previous_role", Type::TEXT)])
 }
 
+/// Enables or disables an account. Disabling ends every session at once (their next
+/// request is 401) and a later correct login is 403. Disabling oneself or the last
+/// active admin is refused (409), see `user_status.sql`.
+pub async fn change_status(
+    State(state): State<AppState>,
+    admin: Admin,
+    meta: RequestMeta,
+    Id(id): Id,
+    body: JsonObject,
+) -> Result<Reply<User>, ApiError> {
+    let mut form = Form::new(body, &["status"], &["id", "name", "email", "role", "created_at"]);
+    let status = form.required("status", one_of(Status::ALL));
+    let status = form.finish_with(status)?;
+    let row = change_status_statement(&admin, &meta, id, status.clone()).query_opt(&state.db).await?;
+    let row = row.ok_or_else(no_such_user)?;
+    let user = User::from_row(&row)?;
+    if user.status.as_str() != status {
+        let message = if id == admin.caller().id {
+            "You cannot disable your own account."
+        } else {
+            "The last active admin cannot be disabled; enable or promote another admin first."
+        };
+        return Err(ApiError::Conflict {
+            message: message.into(),
+            errors: vec![shared::error::FieldError::new("status", "would leave no active admin")],
+        });
+    }
+    let previous: String = flag(&row, "previous_status")?;
+    let message = if previous == status { "The user already had this status." } else { "Status changed." };
+    Ok(Reply::updated(message, user))
+}
+
+fn change_status_statement(admin: &impl Principal, meta: &RequestMeta, id: Uuid, status: String) -> Statement {
+    Statement::new(&CHANGE_STATUS)
+        .acting_as(admin)
+        .bind("id", id)
+        .bind("status", status)
+        .audit(
+            meta,
+            Audit::new("user.status_changed", "user")
+                .resource(id)
+                .outcome(Verdict::Refused { done: "settled", target: "target" }),
+        )
+        .reads(User::COLUMNS)
+        .reads(&[("previous_status", Type::TEXT)])
+}
+
 /// The statements above, for `crate::statements`.
 pub(crate) fn statements(admin: &impl Principal, meta: &RequestMeta) -> Vec<Statement> {
     let id = Uuid::nil();
@@ -125,5 +173,6 @@ pub(crate) fn statements(admin: &impl Principal, meta: &RequestMeta) -> Vec<Stat
         list_statement(admin, meta, &Page::default(), None, None),
         read_statement(admin, meta, id),
         change_role_statement(admin, meta, id, Role::User.as_str().to_owned()),
+        change_status_statement(admin, meta, id, Status::Active.as_str().to_owned()),
     ]
 }

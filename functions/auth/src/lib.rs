@@ -2,14 +2,20 @@
 //! flow, each flow's statements in `sql/`; `session` holds what the flows share (the
 //! token bundle).
 
+mod email;
 mod login;
+mod mail;
+mod mfa;
+mod password;
 mod register;
 mod session;
+mod sessions;
 mod tokens;
+pub mod totp;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use shared::auth::{Caller, Role};
 use shared::db::{Sql, Statement};
 use shared::records::FromRow;
@@ -23,10 +29,41 @@ const LOGIN: &str = "/api/auth/login";
 const REFRESH: &str = "/api/auth/refresh";
 const LOGOUT: &str = "/api/auth/logout";
 const ME: &str = "/api/auth/me";
+const SESSIONS: &str = "/api/auth/sessions";
+const SESSION: &str = "/api/auth/sessions/{id}";
+const LOGOUT_ALL: &str = "/api/auth/logout-all";
+const PASSWORD: &str = "/api/auth/password";
+const PASSWORD_FORGOT: &str = "/api/auth/password/forgot";
+const PASSWORD_RESET: &str = "/api/auth/password/reset";
+const EMAIL_VERIFY: &str = "/api/auth/email/verify";
+const EMAIL_RESEND: &str = "/api/auth/email/verify/resend";
+const MFA_TOTP: &str = "/api/auth/mfa/totp";
+const MFA_CONFIRM: &str = "/api/auth/mfa/totp/confirm";
+const MFA_DISABLE: &str = "/api/auth/mfa/disable";
+const MFA_VERIFY: &str = "/api/auth/mfa/verify";
 const HEALTH: &str = "/api/health";
 
 /// Every path this function serves; template.yaml must route each of them here.
-pub const ROUTES: &[&str] = &[REGISTER, LOGIN, REFRESH, LOGOUT, ME, HEALTH];
+pub const ROUTES: &[&str] = &[
+    REGISTER,
+    LOGIN,
+    REFRESH,
+    LOGOUT,
+    ME,
+    SESSIONS,
+    SESSION,
+    LOGOUT_ALL,
+    PASSWORD,
+    PASSWORD_FORGOT,
+    PASSWORD_RESET,
+    EMAIL_VERIFY,
+    EMAIL_RESEND,
+    MFA_TOTP,
+    MFA_CONFIRM,
+    MFA_DISABLE,
+    MFA_VERIFY,
+    HEALTH,
+];
 
 static ME_SQL: Sql = sql!("sql/me.sql");
 
@@ -37,6 +74,18 @@ pub fn router(state: AppState) -> Router {
         .route(REFRESH, post(tokens::refresh))
         .route(LOGOUT, post(tokens::logout))
         .route(ME, get(me))
+        .route(SESSIONS, get(sessions::list))
+        .route(SESSION, delete(sessions::revoke))
+        .route(LOGOUT_ALL, post(sessions::logout_all))
+        .route(PASSWORD, put(password::change))
+        .route(PASSWORD_FORGOT, post(email::forgot))
+        .route(PASSWORD_RESET, post(email::reset))
+        .route(EMAIL_VERIFY, post(email::verify))
+        .route(EMAIL_RESEND, post(email::resend))
+        .route(MFA_TOTP, post(mfa::enrol))
+        .route(MFA_CONFIRM, post(mfa::confirm))
+        .route(MFA_DISABLE, post(mfa::disable))
+        .route(MFA_VERIFY, post(mfa::verify))
         .route(HEALTH, get(health))
         .with_state(state)
 }
@@ -60,8 +109,12 @@ async fn health(State(state): State<AppState>) -> Result<Reply<serde_json::Value
 /// Every statement this function issues, built as its handlers build them (with
 /// placeholder values), for the test that prepares each against the schema.
 pub fn statements() -> Vec<Statement> {
-    let meta = RequestMeta::placeholder();
-    let mut all = vec![me_statement(&Caller { id: uuid::Uuid::nil(), role: Role::User })];
+    let (caller, meta) = (Caller::placeholder(Role::User), RequestMeta::placeholder());
+    let mut all = vec![me_statement(&caller)];
+    all.extend(sessions::statements(&caller, &meta));
+    all.extend(password::statements(&caller, &meta));
+    all.extend(email::statements(&caller, &meta));
+    all.extend(mfa::statements(&caller, &meta));
     all.extend(login::statements(&meta));
     all.extend(register::statements(&meta));
     all.extend(tokens::statements(&meta));

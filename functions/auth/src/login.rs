@@ -1,40 +1,63 @@
-//! `POST /api/auth/login`, with throttling that holds across Lambda instances.
+//! `POST /api/auth/login`, with throttling that holds across Lambda instances and
+//! against concurrent guesses.
 //!
 //! Failed attempts are rows in `login_failures` (keyed by a hash of the email), so every
-//! instance sees the same count. After 5 failures within 15 minutes (the rule is in
-//! `sql/login_lookup.sql`), attempts for that email get 429 until enough failures age
-//! out. An unknown email and a wrong password take the same path: one argon2 verify
-//! (against a dummy hash when there is no user), one write, the same 401 - neither the
-//! answer nor its timing tells which it was.
+//! instance sees the same count. After `MAX_FAILURES` within `WINDOW_MINUTES`, attempts
+//! for that email get 429 until enough failures age out. An unknown email and a wrong
+//! password take the same path: one argon2 verify (against a dummy hash when there is
+//! no user), one write, the same 401 - neither the answer nor its timing tells which.
 //!
-//! Two concurrent wrong guesses can both pass the check before either is recorded, so
-//! a burst may get a few attempts past the limit; sequential guessing cannot.
+//! Concurrency: a wrong password is recorded by `record_login_failure` (migrations/0003),
+//! which counts and inserts under a per-email lock, so of any number of concurrent wrong
+//! guesses at most `MAX_FAILURES` are answered 401 and the rest 429. A correct password
+//! takes no lock at all - 32 concurrent correct logins all succeed - and is refused
+//! (429) only if the allowance was used up while it was being checked. What this cannot
+//! do is stop the guesses of one burst from being *checked*: every request that arrives
+//! before the allowance is used up has its password verified, so a burst from a clean
+//! state is answered at most 5 × 401 (and a correct guess in it succeeds if it finishes
+//! first). Sequential guessing gets exactly 5 per window.
 
 use axum::extract::State;
+use serde::Serialize;
 use shared::audit::{self, Audit, Outcome, Verdict};
 use shared::auth::{password, refresh, sha256};
 use shared::db::{Sql, Statement};
-use shared::records::user::User;
+use shared::records::user::{Status, User};
 use shared::records::{FromRow, flag};
 use shared::validate::{Form, any_string};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use time::OffsetDateTime;
+use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use crate::mfa::{self, Challenge};
 use crate::session::{TokenBundle, refresh_expiry};
 
 static LOOKUP: Sql = sql!("sql/login_lookup.sql");
 static SUCCEEDED: Sql = sql!("sql/login_succeeded.sql");
 static FAILED: Sql = sql!("sql/login_failed.sql");
 
+/// Failed logins an email may have within `WINDOW_MINUTES` before it is throttled.
+pub const MAX_FAILURES: i32 = 5;
+pub const WINDOW_MINUTES: i32 = 15;
+
 const WRONG_CREDENTIALS: &str = "The email or password is incorrect.";
+
+/// A correct password answers with tokens, or - for an account with MFA - with the
+/// challenge that `POST /api/auth/mfa/verify` completes.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Tokens(TokenBundle),
+    Mfa(Challenge),
+}
 
 pub async fn login(
     State(state): State<AppState>,
     meta: RequestMeta,
     body: JsonObject,
-) -> Result<Reply<TokenBundle>, ApiError> {
+) -> Result<Reply<Answer>, ApiError> {
     let mut form = Form::new(body, &["email", "password"], &[]);
     let email = form.required("email", any_string(1024));
     let password = form.required("password", any_string(1024));
@@ -45,25 +68,63 @@ pub async fn login(
     let row = lookup_statement(email_hash.clone(), email).query_one(&state.db).await?;
     let user_id: Option<Uuid> = flag(&row, "id")?;
     if let Some(secs) = flag::<Option<i64>>(&row, "retry_after")? {
-        throttled_statement(&meta, user_id).execute(&state.db).await?;
-        return Err(ApiError::RateLimited { retry_after_secs: secs.max(1) as u64 });
+        return Err(throttled(&state, &meta, user_id, secs).await);
     }
 
     let stored_hash: Option<String> = flag(&row, "password_hash")?;
     let matches = password::verify(password, stored_hash.unwrap_or_else(|| password::DUMMY_HASH.into())).await?;
     match user_id.filter(|_| matches) {
-        Some(user_id) => {
-            let session = refresh::generate()?;
-            succeeded_statement(&meta, email_hash, user_id, session.hash.clone(), refresh_expiry(&state))
-                .execute(&state.db)
-                .await?;
-            let user = User::from_row(&row)?;
-            Ok(Reply::success("Signed in.", TokenBundle::new(&state, user, session)?))
-        }
+        Some(user_id) => sign_in(&state, &meta, &row, email_hash, user_id).await,
         None => {
-            failed_statement(&meta, email_hash, user_id).execute(&state.db).await?;
-            Err(ApiError::Unauthorized(WRONG_CREDENTIALS.into()))
+            let recorded: bool =
+                flag(&failed_statement(&meta, email_hash, user_id).query_one(&state.db).await?, "recorded")?;
+            match recorded {
+                true => Err(ApiError::Unauthorized(WRONG_CREDENTIALS.into())),
+                false => Err(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 }),
+            }
         }
+    }
+}
+
+/// The password was right: a disabled account is refused (403), anyone else gets a
+/// session unless the email was throttled meanwhile.
+async fn sign_in(
+    state: &AppState,
+    meta: &RequestMeta,
+    row: &Row,
+    email_hash: Vec<u8>,
+    user_id: Uuid,
+) -> Result<Reply<Answer>, ApiError> {
+    let user = User::from_row(row)?;
+    if user.status == Status::Disabled {
+        let event = Audit::new("auth.login", "user").actor(Some(user_id)).resource(user_id);
+        audit::event_only(meta, event.outcome(Verdict::Always(Outcome::Denied))).execute(&state.db).await?;
+        return Err(ApiError::Forbidden("This account is disabled; ask an administrator.".into()));
+    }
+    if user.mfa_enabled {
+        let challenge = mfa::challenge(state, email_hash, user_id).await?;
+        let challenge = challenge.ok_or(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 })?;
+        return Ok(Reply::success(
+            "Password accepted; now send a code to /api/auth/mfa/verify.",
+            Answer::Mfa(challenge),
+        ));
+    }
+    let session = refresh::generate()?;
+    let started = succeeded_statement(meta, email_hash, user_id, session.hash.clone(), refresh_expiry(state))
+        .query_one(&state.db)
+        .await?;
+    let Some(session_id) = flag::<Option<Uuid>>(&started, "session_id")? else {
+        return Err(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 });
+    };
+    Ok(Reply::success("Signed in.", Answer::Tokens(TokenBundle::new(state, user, session_id, session)?)))
+}
+
+/// Records the throttled attempt and answers 429.
+async fn throttled(state: &AppState, meta: &RequestMeta, user_id: Option<Uuid>, retry_after: i64) -> ApiError {
+    let event = Audit::new("auth.login_throttled", "user").actor(user_id).resource(user_id);
+    match audit::event_only(meta, event.outcome(Verdict::Always(Outcome::Denied))).execute(&state.db).await {
+        Ok(()) => ApiError::RateLimited { retry_after_secs: retry_after.max(1) as u64 },
+        Err(e) => e,
     }
 }
 
@@ -71,13 +132,10 @@ fn lookup_statement(email_hash: Vec<u8>, email: String) -> Statement {
     Statement::new(&LOOKUP)
         .bind("email_hash", email_hash)
         .bind("email", email)
+        .bind("max_failures", MAX_FAILURES)
+        .bind("window_minutes", WINDOW_MINUTES)
         .reads(User::COLUMNS)
         .reads(&[("password_hash", Type::TEXT), ("retry_after", Type::INT8)])
-}
-
-fn throttled_statement(meta: &RequestMeta, user_id: Option<Uuid>) -> Statement {
-    let event = Audit::new("auth.login_throttled", "user").actor(user_id).resource(user_id);
-    audit::event_only(meta, event.outcome(Verdict::Always(Outcome::Denied)))
 }
 
 fn succeeded_statement(
@@ -92,19 +150,34 @@ fn succeeded_statement(
         .bind("user_id", user_id)
         .bind("token_hash", token_hash)
         .bind("expires_at", expires_at)
-        .audit(meta, Audit::new("auth.login", "user").actor(Some(user_id)).resource(user_id))
+        .bind("max_failures", MAX_FAILURES)
+        .bind("window_minutes", WINDOW_MINUTES)
+        .audit(
+            meta,
+            Audit::new("auth.login", "user")
+                .actor(Some(user_id))
+                .resource(user_id)
+                .outcome(Verdict::DoneElseDenied("session")),
+        )
+        .reads(&[("session_id", Type::UUID)])
 }
 
 fn failed_statement(meta: &RequestMeta, email_hash: Vec<u8>, user_id: Option<Uuid>) -> Statement {
     let event = Audit::new("auth.login_failed", "user").actor(user_id).resource(user_id);
-    Statement::new(&FAILED).bind("email_hash", email_hash).audit(meta, event.outcome(Verdict::Always(Outcome::Denied)))
+    Statement::new(&FAILED)
+        .bind("email_hash", email_hash)
+        .bind("max_failures", MAX_FAILURES)
+        .bind("window_minutes", WINDOW_MINUTES)
+        .audit(meta, event.outcome(Verdict::Always(Outcome::Denied)))
+        .reads(&[("recorded", Type::BOOL)])
 }
 
 pub(crate) fn statements(meta: &RequestMeta) -> Vec<Statement> {
     let id = Uuid::nil();
+    let event = Audit::new("auth.login_throttled", "user").actor(None).resource(None);
     vec![
         lookup_statement(Vec::new(), String::new()),
-        throttled_statement(meta, None),
+        audit::event_only(meta, event.outcome(Verdict::Always(Outcome::Denied))),
         succeeded_statement(meta, Vec::new(), id, Vec::new(), OffsetDateTime::UNIX_EPOCH),
         failed_statement(meta, Vec::new(), None),
     ]

@@ -4,13 +4,15 @@ use axum::extract::State;
 use shared::audit::{Audit, Verdict};
 use shared::auth::{password, refresh};
 use shared::db::{Sql, Statement};
-use shared::records::FromRow;
 use shared::records::user::User;
+use shared::records::{FromRow, flag};
 use shared::validate::{Form, Lines, email, new_password, text};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use time::OffsetDateTime;
+use tokio_postgres::types::Type;
 
 use crate::session::{TokenBundle, refresh_expiry};
+use crate::{email, mail};
 
 static REGISTER: Sql = sql!("sql/register.sql");
 
@@ -30,11 +32,15 @@ pub async fn register(
 
     let account = NewAccount { name, email, password_hash: password::hash(password).await? };
     let session = refresh::generate()?;
-    let row =
-        register_statement(&meta, account, session.hash.clone(), refresh_expiry(&state)).query_opt(&state.db).await?;
+    let verify = refresh::generate()?;
+    let row = register_statement(&meta, account, session.hash.clone(), verify.hash.clone(), refresh_expiry(&state))
+        .query_opt(&state.db)
+        .await?;
     let row = row.ok_or_else(|| ApiError::duplicate("users_email_key"))?;
     let user = User::from_row(&row)?;
-    Ok(Reply::created("Account created.", TokenBundle::new(&state, user, session)?))
+    mail::send(&state.settings, email::verification(&state.settings, user.email.clone(), &verify.token)).await;
+    let session_id = flag(&row, "session_id")?;
+    Ok(Reply::created("Account created.", TokenBundle::new(&state, user, session_id, session)?))
 }
 
 struct NewAccount {
@@ -47,6 +53,7 @@ fn register_statement(
     meta: &RequestMeta,
     account: NewAccount,
     token_hash: Vec<u8>,
+    verify_hash: Vec<u8>,
     expires_at: OffsetDateTime,
 ) -> Statement {
     Statement::new(&REGISTER)
@@ -54,6 +61,7 @@ fn register_statement(
         .bind("email", account.email)
         .bind("password_hash", account.password_hash)
         .bind("token_hash", token_hash)
+        .bind("verify_hash", verify_hash)
         .bind("expires_at", expires_at)
         .audit(
             meta,
@@ -63,9 +71,10 @@ fn register_statement(
                 .outcome(Verdict::DoneElseDenied("new_user")),
         )
         .reads(User::COLUMNS)
+        .reads(&[("session_id", Type::UUID)])
 }
 
 pub(crate) fn statements(meta: &RequestMeta) -> Vec<Statement> {
     let account = NewAccount { name: String::new(), email: String::new(), password_hash: String::new() };
-    vec![register_statement(meta, account, Vec::new(), OffsetDateTime::UNIX_EPOCH)]
+    vec![register_statement(meta, account, Vec::new(), Vec::new(), OffsetDateTime::UNIX_EPOCH)]
 }

@@ -1,11 +1,12 @@
-//! What register, login and refresh all answer with: a token bundle holding a fresh
-//! access token, a refresh token, and the user.
+//! What register, login, refresh and the other sign-in flows answer with: a token
+//! bundle holding a fresh access token for the session, its refresh token, and the user.
 
 use serde::Serialize;
 use shared::auth::refresh::NewRefreshToken;
 use shared::records::user::User;
 use shared::{ApiError, AppState};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 #[derive(Debug, Serialize)]
 pub struct TokenBundle {
@@ -18,9 +19,9 @@ pub struct TokenBundle {
 }
 
 impl TokenBundle {
-    pub fn new(state: &AppState, user: User, refresh: NewRefreshToken) -> Result<Self, ApiError> {
+    pub fn new(state: &AppState, user: User, session_id: Uuid, refresh: NewRefreshToken) -> Result<Self, ApiError> {
         Ok(Self {
-            access_token: state.jwt.issue(user.id, user.role)?,
+            access_token: state.jwt.issue(user.id, session_id, user.role)?,
             refresh_token: refresh.token,
             token_type: "Bearer",
             expires_in: state.jwt.ttl().as_secs(),

@@ -1,20 +1,22 @@
 //! `POST /api/auth/refresh` and `POST /api/auth/logout`: the refresh-token family.
 //!
-//! A refresh rotates: the presented token is marked used and a new one joins its family,
-//! in one statement that lets exactly one of two concurrent refreshes win. Presenting a
-//! token that was already rotated means two parties hold it - the classic sign of
-//! theft - so the whole family is revoked and both must sign in again. (A client that
-//! refreshes twice in parallel trips this too; clients must serialise refreshes.)
+//! A refresh rotates: the presented token is marked used and a new one joins its session
+//! (its family), in one statement that lets exactly one of two concurrent refreshes win.
+//! Presenting a token that was already rotated means two parties hold it - the classic
+//! sign of theft - so the whole session is revoked and both must sign in again. (A
+//! client that refreshes twice in parallel trips this too; clients must serialise
+//! refreshes.) A session unused past `SESSION_IDLE_MINUTES` cannot be refreshed.
 
 use axum::extract::State;
 use shared::audit::{Audit, Outcome, Verdict};
 use shared::auth::refresh;
 use shared::db::{Sql, Statement};
-use shared::records::FromRow;
 use shared::records::user::User;
+use shared::records::{FromRow, flag};
 use shared::validate::{Form, any_string};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use time::OffsetDateTime;
+use tokio_postgres::types::Type;
 
 use crate::session::{TokenBundle, refresh_expiry};
 
@@ -38,23 +40,37 @@ pub async fn refresh(
 ) -> Result<Reply<TokenBundle>, ApiError> {
     let presented = presented_token(body)?;
     let next = refresh::generate()?;
-    let rotated =
-        rotate_statement(presented.clone(), next.hash.clone(), refresh_expiry(&state)).query_opt(&state.db).await?;
+    let rotated = rotate_statement(
+        presented.clone(),
+        next.hash.clone(),
+        refresh_expiry(&state),
+        state.settings.session_idle_minutes,
+    )
+    .query_opt(&state.db)
+    .await?;
     if let Some(row) = rotated {
         let user = User::from_row(&row)?;
-        return Ok(Reply::success("Tokens refreshed.", TokenBundle::new(&state, user, next)?));
+        let session_id = flag(&row, "session_id")?;
+        return Ok(Reply::success("Tokens refreshed.", TokenBundle::new(&state, user, session_id, next)?));
     }
     // Unknown, expired, revoked - or reused. Only reuse changes anything.
     reused_statement(&meta, presented).execute(&state.db).await?;
     Err(ApiError::Unauthorized(REFRESH_REFUSED.into()))
 }
 
-fn rotate_statement(presented: Vec<u8>, next_hash: Vec<u8>, expires_at: OffsetDateTime) -> Statement {
+fn rotate_statement(
+    presented: Vec<u8>,
+    next_hash: Vec<u8>,
+    expires_at: OffsetDateTime,
+    idle_minutes: i32,
+) -> Statement {
     Statement::new(&ROTATE)
         .bind("presented", presented)
         .bind("next_hash", next_hash)
         .bind("expires_at", expires_at)
+        .bind("idle_minutes", idle_minutes)
         .reads(User::COLUMNS)
+        .reads(&[("session_id", Type::UUID)])
 }
 
 fn reused_statement(meta: &RequestMeta, presented: Vec<u8>) -> Statement {
@@ -83,7 +99,7 @@ fn logout_statement(meta: &RequestMeta, presented: Vec<u8>) -> Statement {
 
 pub(crate) fn statements(meta: &RequestMeta) -> Vec<Statement> {
     vec![
-        rotate_statement(Vec::new(), Vec::new(), OffsetDateTime::UNIX_EPOCH),
+        rotate_statement(Vec::new(), Vec::new(), OffsetDateTime::UNIX_EPOCH, 60),
         reused_statement(meta, Vec::new()),
         logout_statement(meta, Vec::new()),
     ]

@@ -193,7 +193,7 @@ fn delete_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) ->
 /// Every statement this function issues, built as its handlers build them (with
 /// placeholder values), for the test that prepares each against the schema.
 pub fn statements() -> Vec<Statement> {
-    let (caller, meta, id) = (Caller { id: Uuid::nil(), role: Role::User }, RequestMeta::placeholder(), Uuid::nil());
+    let (caller, meta, id) = (Caller::placeholder(Role::User), RequestMeta::placeholder(), Uuid::nil());
     vec![
         create_statement(&caller, &meta, &NewMapping { patient_id: id, doctor_id: id }),
         list_statement(&caller, &meta, &Page::default(), None, None),

@@ -37,7 +37,7 @@ async fn main() -> Result<(), Error> {
 async fn database_url() -> Result<Secret, ConfigError> {
     match std::env::var("DATABASE_SECRET_ARN").ok().filter(|v| !v.is_empty()) {
         Some(arn) => {
-            let (url, _) = fetch_all(Some(SecretRef { arn: &arn, keys: DATABASE_KEYS }), None).await?;
+            let [url] = fetch_all([Some(SecretRef { arn: &arn, keys: DATABASE_KEYS })]).await?;
             url.ok_or_else(|| ConfigError("DATABASE_SECRET_ARN resolved to nothing".into()))
         }
         None => std::env::var("DATABASE_URL")

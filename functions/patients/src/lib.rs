@@ -208,7 +208,7 @@ fn delete_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) ->
 /// Every statement this function issues, built as its handlers build them (with
 /// placeholder values), for the test that prepares each against the schema.
 pub fn statements() -> Vec<Statement> {
-    let (caller, meta, id) = (Caller { id: Uuid::nil(), role: Role::User }, RequestMeta::placeholder(), Uuid::nil());
+    let (caller, meta, id) = (Caller::placeholder(Role::User), RequestMeta::placeholder(), Uuid::nil());
     let new = NewPatient {
         name: String::new(),
         date_of_birth: time::Date::MIN,

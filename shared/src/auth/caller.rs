@@ -38,6 +38,19 @@ impl Role {
 pub struct Caller {
     pub id: Uuid,
     pub role: Role,
+    /// The session the access token belongs to (claim `sid`), which every statement
+    /// the caller runs checks is still live.
+    pub session_id: Uuid,
+    /// How long that session may go unused (`SESSION_IDLE_MINUTES`).
+    pub session_idle_minutes: i32,
+}
+
+impl Caller {
+    /// A caller that never came from a token, for building statements outside a request
+    /// (each function's `statements()`, for the schema test).
+    pub fn placeholder(role: Role) -> Self {
+        Self { id: Uuid::nil(), role, session_id: Uuid::nil(), session_idle_minutes: 60 }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -55,6 +68,11 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::Unauthorized("The Authorization header must be: Bearer <token>.".into()))?;
         let claims = state.jwt.verify(token)?;
-        Ok(Caller { id: claims.sub, role: claims.role })
+        Ok(Caller {
+            id: claims.sub,
+            role: claims.role,
+            session_id: claims.sid,
+            session_idle_minutes: state.settings.session_idle_minutes,
+        })
     }
 }

@@ -1,4 +1,6 @@
-//! Access tokens: HS256 JWTs with `sub`, `role`, `iat`, `exp`, `iss`, `aud`, all required.
+//! Access tokens: HS256 JWTs with `sub`, `sid` (the session), `role`, `iat`, `exp`, `iss`,
+//! `aud`, all required. The session is checked live by every authenticated statement,
+//! so a revoked session's tokens stop working at once, not at expiry.
 //!
 //! The algorithm is pinned: a token naming any other `alg` (`none` included) is refused
 //! before its signature is looked at. The role is trusted only because the token is
@@ -21,6 +23,7 @@ const LEEWAY_SECS: u64 = 30;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub sub: Uuid,
+    pub sid: Uuid,
     pub role: Role,
     pub iat: u64,
     pub exp: u64,
@@ -63,10 +66,11 @@ impl JwtKeys {
         self.ttl
     }
 
-    pub fn issue(&self, user_id: Uuid, role: Role) -> Result<String, ApiError> {
+    pub fn issue(&self, user_id: Uuid, session_id: Uuid, role: Role) -> Result<String, ApiError> {
         let now = unix_now();
         let claims = Claims {
             sub: user_id,
+            sid: session_id,
             role,
             iat: now,
             exp: now + self.ttl.as_secs(),

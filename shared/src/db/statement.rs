@@ -4,7 +4,12 @@
 //!
 //! - `acting_as(principal)` offers who is acting: `:actor` (their user id),
 //!   `:sees_all` (their scope reaches every owner's records) and `:edits_all` (they may
-//!   change records others created). A template uses those it needs.
+//!   change records others created) - a template uses those it needs - and puts the
+//!   session guard first: a CTE that refuses the whole statement (SQLSTATE HC401, a 401)
+//!   unless the access token's session is live and its user active
+//!   (`require_live_session`, migrations/0003). A revoked session is refused on the very
+//!   next request, at no extra round trip, and nothing the statement would have done
+//!   happens.
 //! - `audit(meta, event)` adds the audit CTE after the template's own CTEs, with its
 //!   outcome decided from them (see `crate::audit`), so the access and its record
 //!   commit together in the one statement.
@@ -42,6 +47,7 @@ macro_rules! sql_types {
 }
 sql_types! {
     bool => BOOL, i32 => INT4, i64 => INT8, String => TEXT, &'static str => TEXT, Vec<u8> => BYTEA,
+    Vec<Vec<u8>> => BYTEA_ARRAY,
     Uuid => UUID, Date => DATE, OffsetDateTime => TIMESTAMPTZ, IpAddr => INET,
 }
 
@@ -93,6 +99,8 @@ struct Bind {
 pub struct Statement {
     sql: &'static Sql,
     binds: Vec<Bind>,
+    /// Carries the session guard (`acting_as`).
+    guarded: bool,
     audit: Option<AuditShape>,
     reads: Vec<&'static [Column]>,
     fault: Option<String>,
@@ -105,12 +113,12 @@ pub struct Rendered {
     pub names: Vec<String>,
 }
 
-type CacheKey = (usize, Option<AuditShape>);
+type CacheKey = (usize, bool, Option<AuditShape>);
 static RENDERED: LazyLock<RwLock<HashMap<CacheKey, Arc<Rendered>>>> = LazyLock::new(Default::default);
 
 impl Statement {
     pub fn new(sql: &'static Sql) -> Self {
-        Self { sql, binds: Vec::new(), audit: None, reads: Vec::new(), fault: None }
+        Self { sql, binds: Vec::new(), guarded: false, audit: None, reads: Vec::new(), fault: None }
     }
 
     /// Binds `:name`. The statement must use it.
@@ -118,14 +126,30 @@ impl Statement {
         self.push(name, value, false)
     }
 
-    /// Who is acting, and how far their authority reaches.
-    pub fn acting_as<P: Principal>(self, principal: &P) -> Self {
+    /// Who is acting, and how far their authority reaches; and the session guard.
+    pub fn acting_as<P: Principal>(mut self, principal: &P) -> Self {
+        let caller = principal.caller();
         let sees_all = matches!(principal.scope(), Scope::All);
-        self.push("actor", principal.caller().id, true).push("sees_all", sees_all, true).push(
-            "edits_all",
-            principal.edits_all(),
-            true,
-        )
+        self.guarded = true;
+        self.push("actor", caller.id, true)
+            .push("sees_all", sees_all, true)
+            .push("edits_all", principal.edits_all(), true)
+            .push("session", caller.session_id, true)
+            .push("idle_minutes", caller.session_idle_minutes, true)
+            .push("touch_session", true, true)
+    }
+
+    /// For statements that change the caller's sessions themselves: the guard still
+    /// checks the session but does not also move its `last_used_at` (one statement may
+    /// not update the same row twice).
+    pub fn leaving_session_untouched(mut self) -> Self {
+        match self.binds.iter_mut().find(|b| b.name == "touch_session") {
+            Some(bind) => bind.value = Box::new(false),
+            None => {
+                self.fault.get_or_insert_with(|| "leaving_session_untouched before acting_as".into());
+            }
+        }
+        self
     }
 
     /// Adds the audit event (see `crate::audit`), recorded with the request's id and
@@ -160,11 +184,11 @@ impl Statement {
 
     /// The composed statement rendered to `$n` (cached).
     pub fn rendered(&self) -> Result<Arc<Rendered>, String> {
-        let key = (self.sql as *const Sql as usize, self.audit.clone());
+        let key = (self.sql as *const Sql as usize, self.guarded, self.audit.clone());
         if let Some(hit) = RENDERED.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(hit.clone());
         }
-        let rendered = Arc::new(render(self.sql.text, self.audit.as_ref())?);
+        let rendered = Arc::new(render(self.sql.text, self.guarded, self.audit.as_ref())?);
         RENDERED.write().unwrap_or_else(|e| e.into_inner()).insert(key, rendered.clone());
         Ok(rendered)
     }
@@ -255,18 +279,31 @@ pub struct Description {
     pub reads: Vec<Column>,
 }
 
-/// Composes the audit CTE into the template and renders named parameters to `$n`, in
-/// order of first use.
-fn render(template: &str, audit: Option<&AuditShape>) -> Result<Rendered, String> {
-    let composed = match audit {
-        None => template.to_owned(),
-        Some(audit) => {
-            let cte = audit.cte();
-            match scan(template)?.ctes_end {
-                Some(end) => format!("{},\n{cte}{}", &template[..end], &template[end..]),
-                None => format!("WITH {cte}\n{template}"),
-            }
+/// The session guard, first of every authenticated statement (see the module doc).
+/// The check cannot be skipped: a data-modifying CTE always runs to completion, so the
+/// source of its INSERT - the check - is always evaluated (it raises, so nothing is ever
+/// inserted). The touch writes at most once a minute per session.
+const SESSION_GUARD: &str = "session_guard AS (\n    INSERT INTO session_guard SELECT true\n    \
+    WHERE NOT require_live_session(:session, :actor, :idle_minutes)\n), session_touch AS (\n    \
+    UPDATE sessions SET last_used_at = now()\n    \
+    WHERE id = :session AND :touch_session AND last_used_at < now() - interval '1 minute'\n)";
+
+/// Composes the session guard (first) and the audit CTE (after the template's own)
+/// into the template, and renders named parameters to `$n`, in order of first use.
+fn render(template: &str, guarded: bool, audit: Option<&AuditShape>) -> Result<Rendered, String> {
+    let first = guarded.then_some(SESSION_GUARD);
+    let audit = audit.map(AuditShape::cte);
+    let composed = match scan(template)?.ctes {
+        Some((with_end, ctes_end)) => {
+            let (head, tail) = (&template[with_end..ctes_end], &template[ctes_end..]);
+            let first = first.map(|cte| format!(" {cte},")).unwrap_or_default();
+            let last = audit.map(|cte| format!(",\n{cte}")).unwrap_or_default();
+            format!("WITH{first}{head}{last}{tail}")
         }
+        None => match [first.map(str::to_owned), audit].into_iter().flatten().collect::<Vec<_>>() {
+            ctes if ctes.is_empty() => template.to_owned(),
+            ctes => format!("WITH {}\n{template}", ctes.join(",\n")),
+        },
     };
     let scan = scan(&composed)?;
     let mut sql = String::with_capacity(composed.len());
@@ -323,9 +360,25 @@ mod tests {
     }
 
     #[test]
-    fn offered_values_may_go_unused() {
-        let caller = crate::auth::Caller { id: Uuid::nil(), role: crate::auth::Role::User };
+    fn offered_values_may_go_unused_and_the_session_guard_comes_first() {
+        let caller = crate::auth::Caller::placeholder(crate::auth::Role::User);
         let d = Statement::new(&ONE).acting_as(&caller).bind("a", Uuid::nil()).bind("b", 1i32).describe().unwrap();
-        assert_eq!(d.names, ["a", "b"]);
+        assert!(d.sql.starts_with("WITH session_guard AS (\n    INSERT INTO session_guard"), "{}", d.sql);
+        assert!(d.sql.ends_with("\nSELECT * FROM t WHERE a = $5 AND b = $6 OR a = $5::uuid"), "{}", d.sql);
+        assert_eq!(d.names, ["session", "actor", "idle_minutes", "touch_session", "a", "b"]);
+        assert!(d.sql.contains("session_touch AS ("), "{}", d.sql);
+    }
+
+    #[test]
+    fn the_guard_and_the_audit_wrap_a_template_s_own_ctes() {
+        static CTES: Sql = Sql { source: file!(), file: "ctes.sql", text: "WITH x AS (SELECT 1)\nSELECT * FROM x" };
+        let caller = crate::auth::Caller::placeholder(crate::auth::Role::User);
+        let meta = RequestMeta::placeholder();
+        let d = Statement::new(&CTES).acting_as(&caller).audit(&meta, Audit::new("a", "b")).describe().unwrap();
+        let guard = d.sql.find("session_guard AS").unwrap();
+        let own = d.sql.find("x AS (SELECT 1)").unwrap();
+        let audit = d.sql.find("audit AS").unwrap();
+        assert!(d.sql.starts_with("WITH session_guard") && guard < own && own < audit, "{}", d.sql);
+        assert!(d.sql.ends_with(")\nSELECT * FROM x"), "{}", d.sql);
     }
 }

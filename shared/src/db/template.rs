@@ -14,9 +14,9 @@ use std::ops::Range;
 pub struct Scan<'t> {
     /// Each `:name` occurrence: its span (colon included) and the name.
     pub params: Vec<(Range<usize>, &'t str)>,
-    /// Just after the closing parenthesis of the last top-level CTE; `None` when the
-    /// template has no `WITH` list.
-    pub ctes_end: Option<usize>,
+    /// Just after the leading `WITH` keyword, and just after the closing parenthesis of
+    /// the last top-level CTE; `None` when the template has no `WITH` list.
+    pub ctes: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +80,8 @@ pub fn scan(text: &str) -> Result<Scan<'_>, String> {
             }
         }
     }
-    let ctes_end = ctes_end(text, &tokens)?;
-    Ok(Scan { params, ctes_end })
+    let ctes = ctes(text, &tokens)?;
+    Ok(Scan { params, ctes })
 }
 
 fn word_end(bytes: &[u8], from: usize) -> usize {
@@ -102,16 +102,17 @@ fn skip_quoted(bytes: &[u8], start: usize) -> Result<usize, String> {
     }
 }
 
-/// Walks `WITH a AS (...), b AS [NOT] [MATERIALIZED] (...)` and returns the end of the
-/// last `)`.
-fn ctes_end(text: &str, tokens: &[Token]) -> Result<Option<usize>, String> {
+/// Walks `WITH a AS (...), b AS [NOT] [MATERIALIZED] (...)` and returns the end of
+/// `WITH` and of the last `)`.
+fn ctes(text: &str, tokens: &[Token]) -> Result<Option<(usize, usize)>, String> {
     let word = |t: Option<&Token>| match t {
         Some(Token::Word(s, e)) => Some(text[*s..*e].to_ascii_lowercase()),
         _ => None,
     };
-    if word(tokens.first()).as_deref() != Some("with") {
-        return Ok(None);
-    }
+    let with_end = match tokens.first() {
+        Some(Token::Word(_, end)) if word(tokens.first()).as_deref() == Some("with") => *end,
+        _ => return Ok(None),
+    };
     let mut i = 1;
     loop {
         if word(tokens.get(i)).is_none() || word(tokens.get(i + 1)).as_deref() != Some("as") {
@@ -141,7 +142,7 @@ fn ctes_end(text: &str, tokens: &[Token]) -> Result<Option<usize>, String> {
         };
         i += 1;
         if tokens.get(i) != Some(&Token::Comma) {
-            return Ok(Some(end));
+            return Ok(Some((with_end, end)));
         }
         i += 1;
     }
@@ -172,10 +173,11 @@ mod tests {
     #[test]
     fn finds_the_end_of_the_cte_list() {
         let sql = "WITH a AS (SELECT (1)), b AS MATERIALIZED (SELECT ')' FROM a) SELECT (SELECT 1), * FROM b";
-        let end = scan(sql).unwrap().ctes_end.unwrap();
+        let (with_end, end) = scan(sql).unwrap().ctes.unwrap();
+        assert_eq!(&sql[..with_end], "WITH");
         assert_eq!(&sql[..end], "WITH a AS (SELECT (1)), b AS MATERIALIZED (SELECT ')' FROM a)");
-        assert_eq!(scan("SELECT 1 FROM (SELECT 2) AS x").unwrap().ctes_end, None);
-        assert_eq!(scan("with x as (select 1) select * from x").unwrap().ctes_end, Some(20));
+        assert_eq!(scan("SELECT 1 FROM (SELECT 2) AS x").unwrap().ctes, None);
+        assert_eq!(scan("with x as (select 1) select * from x").unwrap().ctes, Some((4, 20)));
         assert!(scan("WITH a (SELECT 1) SELECT 1").is_err());
     }
 }

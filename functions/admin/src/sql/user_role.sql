@@ -6,7 +6,8 @@
 WITH admins AS (
     SELECT id FROM users WHERE role = 'admin' FOR UPDATE
 ), target AS (
-    SELECT id, name, email, role, created_at FROM users WHERE id = :id
+    SELECT id, name, email, role, created_at, email_verified, mfa_secret IS NOT NULL AS mfa_enabled, status
+    FROM users WHERE id = :id
 ), changed AS (
     UPDATE users SET role = :role, updated_at = now()
     WHERE id = :id AND role <> :role AND (:role = 'admin' OR (SELECT count(*) FROM admins) > 1)
@@ -14,7 +15,7 @@ WITH admins AS (
 ), settled AS (
     SELECT id FROM changed UNION ALL SELECT id FROM target WHERE role = :role
 )
-SELECT t.id, t.name, t.email, t.created_at, t.role AS previous_role,
+SELECT t.id, t.name, t.email, t.created_at, t.email_verified, t.mfa_enabled, t.status, t.role AS previous_role,
        CASE WHEN EXISTS (SELECT 1 FROM changed) THEN :role ELSE t.role END AS role,
        (SELECT count(*) FROM admins) AS admins
 FROM target t

@@ -1,9 +1,3 @@
--- A wrong password or an unknown email: the failure counts towards throttling, and
--- the email's failures that have left the window are pruned.
-WITH failure AS (
-    INSERT INTO login_failures (email_hash) VALUES (:email_hash)
-), pruned AS (
-    DELETE FROM login_failures
-    WHERE email_hash = :email_hash AND failed_at <= now() - interval '15 minutes'
-)
-SELECT true AS recorded
+-- A wrong password or an unknown email: counted towards throttling, unless the email
+-- already has its allowance of failures (`recorded` false: the answer is 429).
+SELECT record_login_failure(:email_hash, :max_failures, :window_minutes) AS recorded

@@ -1,0 +1,82 @@
+//! What every AWS SDK client here is built from: the region and endpoint Lambda's
+//! environment gives, credentials from the environment, and an HTTPS client that trusts
+//! Amazon's roots alone.
+//!
+//! Not aws-config's default chain: its profile, SSO, web-identity, ECS and IMDS providers
+//! are never used on Lambda, yet cost binary size and cold-start time.
+
+// The SDKs all re-export the one smithy type.
+use aws_sdk_secretsmanager::config::SharedHttpClient;
+
+use crate::config::ConfigError;
+
+/// The roots of Amazon Trust Services, which sign every AWS endpoint outside China.
+const AMAZON_ROOTS: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// Where a client sends its requests.
+pub struct Target {
+    pub region: String,
+    /// `AWS_ENDPOINT_URL`, or the service's own variable: a local emulator in tests.
+    pub endpoint: Option<String>,
+}
+
+impl Target {
+    pub fn from_env(service_endpoint_var: &str) -> Result<Self, ConfigError> {
+        let region = std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .map_err(|_| ConfigError("AWS_REGION is not set (Lambda sets it; set it to reach AWS elsewhere)".into()))?;
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var(service_endpoint_var)).ok();
+        Ok(Self { region, endpoint })
+    }
+
+    /// The HTTPS client to give the SDK, or `None` for the SDK's default.
+    ///
+    /// The default loads and parses the system's whole CA bundle on first use - ~4 ms
+    /// of a cold start (docs/BENCHMARKS.md) - to reach an endpoint whose chain always
+    /// ends at one of five known roots. The China partition (other CAs) and a custom
+    /// HTTPS endpoint (a proxy, an emulator with its own CA) keep the default.
+    pub fn http_client(&self) -> Result<Option<SharedHttpClient>, ConfigError> {
+        if !trusts_amazon_roots_only(&self.region, self.endpoint.as_deref()) {
+            return Ok(None);
+        }
+        use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+        let context = TlsContext::builder()
+            .with_trust_store(TrustStore::empty().with_pem_certificate(AMAZON_ROOTS))
+            .build()
+            .map_err(|e| ConfigError(format!("TLS settings for AWS clients: {e}")))?;
+        Ok(Some(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context)
+                .build_https(),
+        ))
+    }
+}
+
+fn trusts_amazon_roots_only(region: &str, endpoint: Option<&str>) -> bool {
+    let custom_https = endpoint.is_some_and(|url| url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")));
+    !region.starts_with("cn-") && !custom_https
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_amazon_roots_are_five_usable_trust_anchors() {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(AMAZON_ROOTS).collect::<Result<_, _>>().unwrap();
+        let mut store = rustls::RootCertStore::empty();
+        let (added, rejected) = store.add_parsable_certificates(certs);
+        assert_eq!((added, rejected), (5, 0));
+    }
+
+    #[test]
+    fn the_system_bundle_is_kept_where_amazon_roots_may_not_do() {
+        assert!(trusts_amazon_roots_only("eu-west-1", None));
+        assert!(trusts_amazon_roots_only("us-gov-west-1", None));
+        assert!(trusts_amazon_roots_only("us-east-1", Some("http://127.0.0.1:5000")));
+        assert!(!trusts_amazon_roots_only("cn-north-1", None));
+        assert!(!trusts_amazon_roots_only("us-east-1", Some("HTTPS://secrets.internal.example")));
+    }
+}
