@@ -145,6 +145,45 @@ pub enum MakeAdmin {
 }
 
 static MAKE_ADMIN: Sql = shared::sql!("sql/make_admin.sql");
+static PRUNE: Sql = shared::sql!("sql/prune.sql");
+
+/// The login-throttling window (functions/auth); failures older than it count for nothing.
+const LOGIN_WINDOW_MINUTES: i32 = 15;
+
+/// How many rows of each kind a prune removed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Pruned {
+    pub sessions: i64,
+    pub refresh_tokens: i64,
+    pub email_tokens: i64,
+    pub login_failures: i64,
+    pub mfa_challenges: i64,
+}
+
+/// Housekeeping, daily on AWS (the operator function's schedule): removes sign-in
+/// records that can no longer be used (see `sql/prune.sql`).
+pub async fn prune(client: &Client) -> Result<Pruned, String> {
+    let rows = prune_statement().query_client(client).await?;
+    let row = rows.first().ok_or("prune answered no row")?;
+    let count = |name: &str| row.try_get::<_, i64>(name).map_err(|e| format!("reading prune's answer: {e}"));
+    Ok(Pruned {
+        sessions: count("sessions")?,
+        refresh_tokens: count("refresh_tokens")?,
+        email_tokens: count("email_tokens")?,
+        login_failures: count("login_failures")?,
+        mfa_challenges: count("mfa_challenges")?,
+    })
+}
+
+fn prune_statement() -> Statement {
+    Statement::new(&PRUNE).bind("window_minutes", LOGIN_WINDOW_MINUTES).reads(&[
+        ("sessions", Type::INT8),
+        ("refresh_tokens", Type::INT8),
+        ("email_tokens", Type::INT8),
+        ("login_failures", Type::INT8),
+        ("mfa_challenges", Type::INT8),
+    ])
+}
 
 /// Gives the user with this email the admin role: the only way the first admin is made.
 /// Audited like a role change through the API, with no actor (an operator, not a user).
@@ -175,16 +214,18 @@ fn make_admin_statement(email: &str) -> Statement {
 
 /// Every statement the operator tasks issue (migrations aside), for the schema test.
 pub fn statements() -> Vec<Statement> {
-    vec![make_admin_statement("")]
+    vec![make_admin_statement(""), prune_statement()]
 }
 
 /// An operator command, as the CLI parses it and as the operator Lambda receives it
-/// (`{"command": "migrate"}`, `{"command": "make-admin", "email": "..."}`).
+/// (`{"command": "migrate"}`, `{"command": "make-admin", "email": "..."}`,
+/// `{"command": "prune"}`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Command {
     Migrate,
     MakeAdmin { email: String },
+    Prune,
 }
 
 /// Runs a command; the answer is one line for the operator either way.
@@ -202,6 +243,13 @@ pub async fn run(client: &mut Client, command: &Command) -> Result<String, Strin
             MakeAdmin::AlreadyAdmin => Ok(format!("{email} was already an admin")),
             MakeAdmin::NoSuchUser => Err(format!("no user has the email {email}; register first")),
         },
+        Command::Prune => {
+            let p = prune(client).await?;
+            Ok(format!(
+                "pruned {} sessions, {} refresh tokens, {} email tokens, {} login failures, {} MFA challenges",
+                p.sessions, p.refresh_tokens, p.email_tokens, p.login_failures, p.mfa_challenges
+            ))
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //!   ops migrate                 apply pending migrations
 //!   ops make-admin EMAIL        give an existing user the admin role
+//!   ops prune                   remove expired sessions, tokens and login failures
 //!
 //! The URL comes from `DATABASE_URL` (and `DATABASE_CA_FILE` for a private CA). On AWS
 //! the same commands run in the operator Lambda (functions/operator).
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use ops::Command;
 
-const USAGE: &str = "usage: ops migrate | ops make-admin EMAIL   (DATABASE_URL must be set)";
+const USAGE: &str = "usage: ops migrate | ops make-admin EMAIL | ops prune   (DATABASE_URL must be set)";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -18,6 +19,7 @@ async fn main() -> ExitCode {
     let command = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["migrate"] => Command::Migrate,
         ["make-admin", email] => Command::MakeAdmin { email: email.to_string() },
+        ["prune"] => Command::Prune,
         _ => return fail(USAGE),
     };
     let Ok(url) = std::env::var("DATABASE_URL") else { return fail(USAGE) };

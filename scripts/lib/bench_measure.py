@@ -13,12 +13,16 @@ that into docs/BENCHMARKS.md.
 
 Everything runs on this machine over loopback, with bounded request counts and times.
 """
+import base64
+import hashlib
+import hmac
 import http.server
 import json
 import os
 import platform
 import re
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -33,6 +37,7 @@ PG = os.environ["BENCH_PG_BASE"]  # superuser URL without a database
 PG_BIN = os.environ["BENCH_PG_BIN"]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 JWT = "benchmark-secret-of-at-least-32-bytes!!"
+DATA_KEY = base64.b64encode(b"benchmark-data-key-of-32-bytes!!").decode()
 FUNCTIONS = os.environ["BENCH_FUNCTIONS"].split()
 results = {}
 
@@ -96,7 +101,8 @@ def warm_api(work):
     psql("bench", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     port = free_port()
     api = subprocess.Popen([os.path.join(TARGET, "release", "local-api")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env={**env, "JWT_SECRET": JWT, "PORT": str(port), "DB_POOL_SIZE": "32", "RUST_LOG": "warn"})
+                           env={**env, "JWT_SECRET": JWT, "PORT": str(port), "DB_POOL_SIZE": "32", "RUST_LOG": "warn",
+                                "DATA_KEY": DATA_KEY, "MAIL_DIR": os.path.join(work, "mail")})
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(base + "/api/health")
@@ -124,7 +130,7 @@ def warm_api(work):
         # The same SQL one GET-by-id runs (read + audit insert, one statement), through
         # pgbench with the same protocol (unnamed extended-protocol statements) and clients.
         with open(f"{work}/get.sql", "w") as f:
-            f.write(patient_read_sql(patient, owner).replace("\n", " ") + "\n")
+            f.write(patient_read_sql(patient, owner, session_of(token)).replace("\n", " ") + "\n")
         psql("postgres", "CREATE DATABASE pgbench_ceiling")
         run([os.path.join(PG_BIN, "pgbench"), "-i", "-q", "-s", "10", f"{PG}/pgbench_ceiling"])
         results["pgbench_same_sql"] = pgbench("bench", 32, "-f", f"{work}/get.sql")
@@ -150,12 +156,53 @@ def warm_api(work):
                                        "(SELECT oid FROM pg_database WHERE datname = 'bench') AND query NOT LIKE '%pg_stat_statements%'"))
             trips[kind] = calls / 20
         results["round_trips"] = trips
+        results["mfa_login"] = mfa_logins(base)
     finally:
         api.terminate()
         api.wait()
 
 
-def patient_read_sql(patient, owner):
+def session_of(token):
+    """The session an access token names (its `sid` claim)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
+
+
+def totp(secret_b32, step):
+    """RFC 6238 with SHA-1 and 6 digits, for the MFA login cell."""
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def mfa_logins(base, users=20):
+    """Sign-in time with MFA on: the password step plus the code step, once for each of
+    `users` accounts (a TOTP code is accepted once per 30-second step, so one account
+    cannot sign in repeatedly), next to the same accounts' password step alone."""
+    both, password_only = [], []
+    for i in range(users):
+        creds = {"email": f"mfa{i}@example.com", "password": "benchmark-password"}
+        _, reg = request(base, "POST", "/api/auth/register", {"name": "M", **creds})
+        token = reg["data"]["access_token"]
+        _, started = request(base, "POST", "/api/auth/mfa/totp", {}, token)
+        secret = started["data"]["secret"]
+        step = int(time.time()) // 30
+        request(base, "POST", "/api/auth/mfa/totp/confirm", {"code": totp(secret, step)}, token)
+        began = time.perf_counter()
+        _, challenge = request(base, "POST", "/api/auth/login", creds)
+        middle = time.perf_counter()
+        status, _ = request(base, "POST", "/api/auth/mfa/verify",
+                            {"mfa_token": challenge["data"]["mfa_token"], "code": totp(secret, step + 1)})
+        done = time.perf_counter()
+        if status != 200:
+            raise RuntimeError(f"MFA login answered {status}")
+        both.append((done - began) * 1000)
+        password_only.append((middle - began) * 1000)
+    return {"p50": statistics.median(both), "password_step_p50": statistics.median(password_only), "users": users}
+
+
+def patient_read_sql(patient, owner, session):
     """The statement GET /api/patients/{id} runs, for `owner` reading `patient`, as the
     code composes it (tests/examples/statement.rs prints it), with the values inlined
     for pgbench."""
@@ -163,6 +210,7 @@ def patient_read_sql(patient, owner):
                "functions/patients/src/sql/read.sql"])
     statement = json.loads(out)
     values = {"id": patient, "actor": owner, "sees_all": "false", "edits_all": "false",
+              "session": session, "idle_minutes": "60", "touch_session": "true",
               "audit_action": "patient.read", "audit_resource_type": "patient", "audit_resource": patient,
               "request_id": "pgbench", "source_ip": "127.0.0.1"}
     # pgbench gets it on one line, so comment lines go.

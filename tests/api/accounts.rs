@@ -84,3 +84,43 @@ async fn a_password_change_needs_the_current_password_and_a_valid_new_one() {
         .await
         .expect(200, "success");
 }
+
+#[tokio::test]
+async fn prune_removes_only_what_is_past_its_window() {
+    let app = spawn_app().await;
+    let ada = app.register("Ada", "ada@example.com").await;
+    let bob = app.register("Bob", "bob@example.com").await;
+    app.post("/api/auth/logout", &json!({"refresh_token": bob["refresh_token"]}), None).await.expect(200, "success");
+    let sql = app.sql().await;
+    sql.batch_execute(
+        "UPDATE email_tokens SET expires_at = now() - interval '1 second' WHERE email = 'bob@example.com';
+         INSERT INTO login_failures (email_hash, failed_at)
+         VALUES ('\\x01', now() - interval '16 minutes'), ('\\x02', now() - interval '1 minute');
+         INSERT INTO mfa_challenges (token_hash, user_id, expires_at)
+         SELECT '\\x03'::bytea, id, now() - interval '1 second' FROM users WHERE email = 'bob@example.com'
+         UNION ALL SELECT '\\x04'::bytea, id, now() + interval '5 minutes' FROM users WHERE email = 'bob@example.com';",
+    )
+    .await
+    .unwrap();
+
+    let pruned = ops::prune(&sql).await.unwrap();
+    let expected =
+        ops::Pruned { sessions: 1, refresh_tokens: 0, email_tokens: 1, login_failures: 1, mfa_challenges: 1 };
+    assert_eq!(pruned, expected);
+    let left = |table: &'static str| {
+        let sql = &sql;
+        async move { sql.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!((left("sessions").await, left("refresh_tokens").await), (1, 1), "Ada's session and token stay");
+    assert_eq!(left("email_tokens").await, 1);
+    assert_eq!(left("login_failures").await, 1);
+    assert_eq!(left("mfa_challenges").await, 1);
+    app.get("/api/patients", ada["access_token"].as_str()).await.expect(200, "success");
+    app.post("/api/auth/refresh", &json!({"refresh_token": ada["refresh_token"]}), None).await.expect(200, "success");
+    // A second prune finds nothing more.
+    let again = ops::prune(&sql).await.unwrap();
+    assert_eq!(
+        again,
+        ops::Pruned { sessions: 0, refresh_tokens: 0, email_tokens: 0, login_failures: 0, mfa_challenges: 0 }
+    );
+}

@@ -189,6 +189,15 @@ async fn with_mail_from_set_the_message_goes_to_ses() {
     app.register("Ada", "ada@example.com").await;
     app.post("/api/auth/password/forgot", &json!({"email": "ada@example.com"}), None).await.expect(200, "success");
     assert_eq!(ses_sent(&endpoint).await - before, 2, "the verification and the reset email");
+
+    // A sender SES refuses: the mail fails, the answers do not.
+    let url = fresh_database().await;
+    let refused = TestApp::with_settings(settings(&url, &[("MAIL_FROM", "unverified@clinic.example")]), url);
+    let before = ses_sent(&endpoint).await;
+    refused.register("Grace", "grace@example.com").await;
+    let forgot = refused.post("/api/auth/password/forgot", &json!({"email": "grace@example.com"}), None).await;
+    forgot.expect(200, "success");
+    assert_eq!(ses_sent(&endpoint).await, before, "nothing was sent");
 }
 
 /// Makes `address` a verified SES identity in the emulator (SES refuses other senders).

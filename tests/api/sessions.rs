@@ -46,6 +46,18 @@ async fn logout_ends_the_session_s_access_tokens_on_the_next_request_everywhere(
 }
 
 #[tokio::test]
+async fn an_admin_s_ended_session_is_refused_by_the_admin_function_too() {
+    let app = spawn_app().await;
+    let admin = app.admin_token("admin@example.com").await;
+    app.get("/api/admin/users", Some(&admin)).await.expect(200, "success");
+    app.get("/api/admin/audit", Some(&admin)).await.expect(200, "success");
+    app.post("/api/auth/logout-all", &json!({}), Some(&admin)).await.expect(200, "success");
+    for path in ["/api/admin/users", "/api/admin/audit", "/api/admin/patients", "/api/admin/doctors", "/api/admin/mappings"] {
+        app.get(path, Some(&admin)).await.expect(401, "unauthorized");
+    }
+}
+
+#[tokio::test]
 async fn a_refused_statement_changes_nothing_and_records_nothing() {
     let app = spawn_app().await;
     let bundle = app.register("Ada", "ada@example.com").await;

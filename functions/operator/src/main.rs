@@ -22,7 +22,8 @@ async fn main() -> Result<(), Error> {
         async move {
             let command: Command = serde_json::from_value(event.payload).map_err(|e| {
                 format!(
-                    "expected {{\"command\": \"migrate\"}} or {{\"command\": \"make-admin\", \"email\": \"...\"}}: {e}"
+                    "expected {{\"command\": \"migrate\"}}, {{\"command\": \"make-admin\", \"email\": \"...\"}} \
+                     or {{\"command\": \"prune\"}}: {e}"
                 )
             })?;
             let mut client = ops::connect(url.expose(), ca_file.as_deref()).await?;
