@@ -56,8 +56,9 @@ BEGIN
 END
 $$;
 
--- The target of the session guard that every authenticated statement carries (beside a
--- CTE that moves `last_used_at` when it is over a minute old):
+-- Every authenticated statement calls require_live_session where it is sure to run:
+-- in the WHERE of its audit event's one-row INSERT, or, without one, in a guard CTE
+-- that inserts here:
 --   session_guard AS (INSERT INTO session_guard SELECT true WHERE NOT require_live_session(...))
 -- A data-modifying CTE always runs to completion, so its source - the check - is always
 -- evaluated, whatever the rest of the statement reads; the check raises rather than

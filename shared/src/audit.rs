@@ -165,13 +165,22 @@ pub struct AuditShape {
 }
 
 impl AuditShape {
-    /// The CTE, named `audit`, with named parameters.
-    pub(crate) fn cte(&self) -> String {
+    /// Exactly one event, whatever the statement found: the insert's source is then
+    /// evaluated exactly once, so a condition on it always runs (see `cte`).
+    pub(crate) fn writes_one_row(&self) -> bool {
+        self.each_row_of.is_none()
+    }
+
+    /// The CTE, named `audit`, with named parameters. `condition`, when given, must hold
+    /// for the event to be written; for an audit that `writes_one_row`, it is evaluated
+    /// on every execution (the session guard rides here).
+    pub(crate) fn cte(&self, condition: Option<&str>) -> String {
         let expr = |(text, is_param): (&str, bool)| if is_param { format!(":{text}") } else { text.to_owned() };
         let from = self.each_row_of.map(|cte| format!(" FROM {cte}")).unwrap_or_default();
+        let condition = condition.map(|c| format!("\n    WHERE {c}")).unwrap_or_default();
         format!(
             "audit AS (\n    INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)\n    \
-             SELECT {}, :audit_action, :audit_resource_type, {}, {}, :request_id, :source_ip{from}\n)",
+             SELECT {}, :audit_action, :audit_resource_type, {}, {}, :request_id, :source_ip{from}{condition}\n)",
             expr(self.actor),
             expr(self.resource),
             verdict_sql(self.verdict),
@@ -204,7 +213,7 @@ mod tests {
         let audit = Audit::new("patient.update", "patient")
             .resource(Uuid::nil())
             .outcome(Verdict::Refused { done: "updated", target: "target" });
-        let cte = audit.shape().cte();
+        let cte = audit.shape().cte(None);
         assert!(cte.contains("SELECT :actor, :audit_action, :audit_resource_type, :audit_resource, CASE"), "{cte}");
         assert!(cte.contains("WHEN EXISTS (SELECT 1 FROM updated) THEN 'success' WHEN EXISTS (SELECT 1 FROM target) THEN 'denied' ELSE 'not_found' END"), "{cte}");
         assert_eq!(audit.values().collect::<Vec<_>>(), [("audit_resource", Some(Uuid::nil()))]);
@@ -214,7 +223,7 @@ mod tests {
     fn per_row_events_read_their_ids_from_the_rows() {
         let audit =
             Audit::new("auth.logout", "user").actor_from("user_id").resource_from("user_id").for_each_row_of("family");
-        let cte = audit.shape().cte();
+        let cte = audit.shape().cte(None);
         assert!(cte.contains("SELECT user_id, :audit_action, :audit_resource_type, user_id, 'success', :request_id, :source_ip FROM family"), "{cte}");
         assert_eq!(audit.values().count(), 0);
     }

@@ -9,7 +9,7 @@ use shared::extract::Id;
 use shared::pagination::{Page, PageOf};
 use shared::query::Query;
 use shared::records::user::{Status, User};
-use shared::records::{FromRow, flag};
+use shared::records::{FromRow, column};
 use shared::validate::{Form, one_of};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use tokio_postgres::types::Type;
@@ -99,7 +99,7 @@ pub async fn change_role(
             errors: vec![shared::error::FieldError::new("role", "would leave no admin")],
         });
     }
-    let previous: String = flag(&row, "previous_role")?;
+    let previous: String = column(&row, "previous_role")?;
     let message = if previous == role { "The user already had this role." } else { "Role changed." };
     Ok(Reply::updated(message, user))
 }
@@ -146,7 +146,7 @@ pub async fn change_status(
             errors: vec![shared::error::FieldError::new("status", "would leave no active admin")],
         });
     }
-    let previous: String = flag(&row, "previous_status")?;
+    let previous: String = column(&row, "previous_status")?;
     let message = if previous == status { "The user already had this status." } else { "Status changed." };
     Ok(Reply::updated(message, user))
 }

@@ -8,7 +8,7 @@ use shared::audit::{Audit, Verdict};
 use shared::auth::{Caller, password, refresh};
 use shared::db::{Sql, Statement};
 use shared::records::user::User;
-use shared::records::{FromRow, flag};
+use shared::records::{FromRow, column};
 use shared::validate::{Form, any_string, email, new_password};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, Settings, sql};
 use time::OffsetDateTime;
@@ -61,8 +61,11 @@ pub async fn forgot(
             "Someone asked to reset the password of this account. If it was you, open this link to choose a new \
              one:\n\n{url}\n\nThe link works once, for 30 minutes. If it was not you, ignore this email."
         );
-        mail::send(&state.settings, Message { to: flag(&row, "email")?, subject: "Reset your password".into(), text })
-            .await;
+        mail::send(
+            &state.settings,
+            Message { to: column(&row, "email")?, subject: "Reset your password".into(), text },
+        )
+        .await;
     }
     Ok(Reply::success(
         "If an account has this email, a link to reset its password is on its way.",
@@ -106,7 +109,7 @@ pub async fn reset(
     let user = User::from_row(&row)?;
     Ok(Reply::success(
         "Password reset; every earlier session has ended.",
-        TokenBundle::new(&state, user, flag(&row, "session_id")?, session)?,
+        TokenBundle::new(&state, user, column(&row, "session_id")?, session)?,
     ))
 }
 
@@ -161,7 +164,7 @@ fn verify_statement(meta: &RequestMeta, token_hash: Vec<u8>) -> Statement {
 pub async fn resend(State(state): State<AppState>, caller: Caller) -> Result<Reply<serde_json::Value>, ApiError> {
     let token = refresh::generate()?;
     if let Some(row) = resend_statement(&caller, token.hash).query_opt(&state.db).await? {
-        mail::send(&state.settings, verification(&state.settings, flag(&row, "email")?, &token.token)).await;
+        mail::send(&state.settings, verification(&state.settings, column(&row, "email")?, &token.token)).await;
         return Ok(Reply::success("A new verification link is on its way.", serde_json::Value::Null));
     }
     Ok(Reply::success(

@@ -23,7 +23,7 @@ use shared::audit::{self, Audit, Outcome, Verdict};
 use shared::auth::{password, refresh, sha256};
 use shared::db::{Sql, Statement};
 use shared::records::user::{Status, User};
-use shared::records::{FromRow, flag};
+use shared::records::{FromRow, column};
 use shared::validate::{Form, any_string};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use time::OffsetDateTime;
@@ -66,18 +66,18 @@ pub async fn login(
     let email_hash = sha256(email.as_bytes());
 
     let row = lookup_statement(email_hash.clone(), email).query_one(&state.db).await?;
-    let user_id: Option<Uuid> = flag(&row, "id")?;
-    if let Some(secs) = flag::<Option<i64>>(&row, "retry_after")? {
+    let user_id: Option<Uuid> = column(&row, "id")?;
+    if let Some(secs) = column::<Option<i64>>(&row, "retry_after")? {
         return Err(throttled(&state, &meta, user_id, secs).await);
     }
 
-    let stored_hash: Option<String> = flag(&row, "password_hash")?;
+    let stored_hash: Option<String> = column(&row, "password_hash")?;
     let matches = password::verify(password, stored_hash.unwrap_or_else(|| password::DUMMY_HASH.into())).await?;
     match user_id.filter(|_| matches) {
         Some(user_id) => sign_in(&state, &meta, &row, email_hash, user_id).await,
         None => {
             let recorded: bool =
-                flag(&failed_statement(&meta, email_hash, user_id).query_one(&state.db).await?, "recorded")?;
+                column(&failed_statement(&meta, email_hash, user_id).query_one(&state.db).await?, "recorded")?;
             match recorded {
                 true => Err(ApiError::Unauthorized(WRONG_CREDENTIALS.into())),
                 false => Err(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 }),
@@ -113,7 +113,7 @@ async fn sign_in(
     let started = succeeded_statement(meta, email_hash, user_id, session.hash.clone(), refresh_expiry(state))
         .query_one(&state.db)
         .await?;
-    let Some(session_id) = flag::<Option<Uuid>>(&started, "session_id")? else {
+    let Some(session_id) = column::<Option<Uuid>>(&started, "session_id")? else {
         return Err(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 });
     };
     Ok(Reply::success("Signed in.", Answer::Tokens(TokenBundle::new(state, user, session_id, session)?)))
@@ -152,14 +152,14 @@ fn succeeded_statement(
         .bind("expires_at", expires_at)
         .bind("max_failures", MAX_FAILURES)
         .bind("window_minutes", WINDOW_MINUTES)
-        .audit(
-            meta,
-            Audit::new("auth.login", "user")
-                .actor(Some(user_id))
-                .resource(user_id)
-                .outcome(Verdict::DoneElseDenied("session")),
-        )
+        .audit(meta, signed_in(user_id))
         .reads(&[("session_id", Type::UUID)])
+}
+
+/// The event of a sign-in that starts a session (password alone, or with MFA the code
+/// step): `success` when the statement's `session` CTE made one.
+pub fn signed_in(user_id: Uuid) -> Audit {
+    Audit::new("auth.login", "user").actor(Some(user_id)).resource(user_id).outcome(Verdict::DoneElseDenied("session"))
 }
 
 fn failed_statement(meta: &RequestMeta, email_hash: Vec<u8>, user_id: Option<Uuid>) -> Statement {

@@ -15,7 +15,7 @@ use shared::audit::{self, Audit, Outcome, Verdict};
 use shared::auth::{Caller, password, refresh, sha256};
 use shared::db::{Sql, Statement};
 use shared::records::user::User;
-use shared::records::{FromRow, flag};
+use shared::records::{FromRow, column};
 use shared::validate::{Form, Patch, any_string};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use time::OffsetDateTime;
@@ -23,7 +23,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::login::{MAX_FAILURES, WINDOW_MINUTES};
+use crate::login::{MAX_FAILURES, WINDOW_MINUTES, signed_in};
 use crate::session::{TokenBundle, refresh_expiry};
 use crate::totp;
 
@@ -57,7 +57,7 @@ pub async fn enrol(State(state): State<AppState>, caller: Caller) -> Result<Repl
         message: "Multi-factor authentication is on already; turn it off first.".into(),
         errors: Vec::new(),
     })?;
-    let email: String = flag(&row, "email")?;
+    let email: String = column(&row, "email")?;
     let secret = totp::base32(&secret);
     let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>().replace('+', "%20");
     let otpauth_uri = format!(
@@ -112,13 +112,13 @@ pub async fn confirm(
         message: "No enrolment is waiting: start one with POST /api/auth/mfa/totp.".into(),
         errors: Vec::new(),
     };
-    if flag::<Option<Vec<u8>>>(&row, "mfa_secret")?.is_some() {
+    if column::<Option<Vec<u8>>>(&row, "mfa_secret")?.is_some() {
         return Err(ApiError::Conflict {
             message: "Multi-factor authentication is on already.".into(),
             errors: Vec::new(),
         });
     }
-    let pending: Vec<u8> = flag::<Option<Vec<u8>>>(&row, "mfa_pending_secret")?.ok_or_else(no_enrolment)?;
+    let pending: Vec<u8> = column::<Option<Vec<u8>>>(&row, "mfa_pending_secret")?.ok_or_else(no_enrolment)?;
     let secret = state.settings.data_keys.open(&pending)?;
     let step = totp::matching_step(&secret, &code, totp::now_step())
         .ok_or_else(|| ApiError::invalid_field("code", "is not the current code of the new secret"))?;
@@ -213,15 +213,15 @@ pub async fn disable(
     let factor_offered = factor_offered.ok_or_else(one_factor)?;
 
     let row = factor(&state, &caller, factor_offered.recovery_hash()).await?;
-    let Some(sealed) = flag::<Option<Vec<u8>>>(&row, "mfa_secret")? else {
+    let Some(sealed) = column::<Option<Vec<u8>>>(&row, "mfa_secret")? else {
         return Err(ApiError::Conflict {
             message: "Multi-factor authentication is off already.".into(),
             errors: Vec::new(),
         });
     };
-    let password_ok = password::verify(password, flag(&row, "password_hash")?).await?;
+    let password_ok = password::verify(password, column(&row, "password_hash")?).await?;
     let secret = state.settings.data_keys.open(&sealed)?;
-    let proof = factor_offered.check(&secret, flag(&row, "mfa_last_step")?, flag(&row, "recovery_ok")?);
+    let proof = factor_offered.check(&secret, column(&row, "mfa_last_step")?, column(&row, "recovery_ok")?);
     let disabled = match (password_ok, proof) {
         (true, Some(step)) => {
             disable_statement(&caller, &meta, sealed, step, factor_offered.recovery_hash()).query_opt(&state.db).await?
@@ -267,7 +267,7 @@ pub struct Challenge {
 pub async fn challenge(state: &AppState, email_hash: Vec<u8>, user_id: Uuid) -> Result<Option<Challenge>, ApiError> {
     let token = refresh::generate()?;
     let row = challenge_statement(email_hash, user_id, token.hash).query_one(&state.db).await?;
-    Ok(flag::<bool>(&row, "challenged")?.then_some(Challenge {
+    Ok(column::<bool>(&row, "challenged")?.then_some(Challenge {
         mfa_required: true,
         mfa_token: token.token,
         expires_in: CHALLENGE_SECONDS,
@@ -301,13 +301,13 @@ pub async fn verify(
 
     let row = lookup_statement(token_hash.clone(), factor_offered.recovery_hash()).query_opt(&state.db).await?;
     let row = row.ok_or_else(refused)?;
-    if flag::<bool>(&row, "throttled")? {
+    if column::<bool>(&row, "throttled")? {
         return Err(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 });
     }
     let user = User::from_row(&row)?;
     let email_hash = sha256(user.email.as_bytes());
-    let secret = state.settings.data_keys.open(&flag::<Vec<u8>>(&row, "mfa_secret")?)?;
-    let proof = factor_offered.check(&secret, flag(&row, "mfa_last_step")?, flag(&row, "recovery_ok")?);
+    let secret = state.settings.data_keys.open(&column::<Vec<u8>>(&row, "mfa_secret")?)?;
+    let proof = factor_offered.check(&secret, column(&row, "mfa_last_step")?, column(&row, "recovery_ok")?);
     let session_id = match proof {
         Some(step) => {
             let session = refresh::generate()?;
@@ -322,7 +322,7 @@ pub async fn verify(
             )
             .query_one(&state.db)
             .await?;
-            flag::<Option<Uuid>>(&row, "session_id")?.map(|id| (id, session))
+            column::<Option<Uuid>>(&row, "session_id")?.map(|id| (id, session))
         }
         None => None,
     };
@@ -333,7 +333,7 @@ pub async fn verify(
         None => {
             let row =
                 failed_statement(&meta, user.id, refresh::hash(&mfa_token), email_hash).query_one(&state.db).await?;
-            match flag::<bool>(&row, "recorded")? {
+            match column::<bool>(&row, "recorded")? {
                 true => Err(refused()),
                 false => Err(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 }),
             }
@@ -379,13 +379,7 @@ fn succeeded_statement(
         .bind("expires_at", expires_at)
         .bind("email_hash", email_hash)
         .bind("max_attempts", MAX_ATTEMPTS)
-        .audit(
-            meta,
-            Audit::new("auth.login", "user")
-                .actor(Some(user_id))
-                .resource(user_id)
-                .outcome(Verdict::DoneElseDenied("session")),
-        )
+        .audit(meta, signed_in(user_id))
         .reads(&[("session_id", Type::UUID)])
 }
 

@@ -7,7 +7,7 @@ use shared::audit::{self, Audit, Outcome, Verdict};
 use shared::auth::{Caller, password, refresh};
 use shared::db::{Sql, Statement};
 use shared::records::user::User;
-use shared::records::{FromRow, flag};
+use shared::records::{FromRow, column};
 use shared::validate::{Form, any_string, new_password};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use time::OffsetDateTime;
@@ -33,7 +33,7 @@ pub async fn change(
     }
 
     let row = lookup_statement(&caller).query_one(&state.db).await?;
-    let old_hash: String = flag(&row, "password_hash")?;
+    let old_hash: String = column(&row, "password_hash")?;
     if !password::verify(current, old_hash.clone()).await? {
         let event = Audit::new("auth.password_changed", "user").resource(caller.id);
         audit::event_only(&meta, event.outcome(Verdict::Always(Outcome::Denied)))
@@ -58,7 +58,7 @@ pub async fn change(
     let user = User::from_row(&row)?;
     Ok(Reply::updated(
         "Password changed; every other session has ended.",
-        TokenBundle::new(&state, user, flag(&row, "session_id")?, session)?,
+        TokenBundle::new(&state, user, column(&row, "session_id")?, session)?,
     ))
 }
 

@@ -5,7 +5,7 @@ use shared::audit::{Audit, Verdict};
 use shared::auth::{password, refresh};
 use shared::db::{Sql, Statement};
 use shared::records::user::User;
-use shared::records::{FromRow, flag};
+use shared::records::{FromRow, column};
 use shared::validate::{Form, Lines, email, new_password, text};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use time::OffsetDateTime;
@@ -39,7 +39,7 @@ pub async fn register(
     let row = row.ok_or_else(|| ApiError::duplicate("users_email_key"))?;
     let user = User::from_row(&row)?;
     mail::send(&state.settings, email::verification(&state.settings, user.email.clone(), &verify.token)).await;
-    let session_id = flag(&row, "session_id")?;
+    let session_id = column(&row, "session_id")?;
     Ok(Reply::created("Account created.", TokenBundle::new(&state, user, session_id, session)?))
 }
 

@@ -12,7 +12,7 @@ use shared::audit::{Audit, Outcome, Verdict};
 use shared::auth::refresh;
 use shared::db::{Sql, Statement};
 use shared::records::user::User;
-use shared::records::{FromRow, flag};
+use shared::records::{FromRow, column};
 use shared::validate::{Form, any_string};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use time::OffsetDateTime;
@@ -50,7 +50,7 @@ pub async fn refresh(
     .await?;
     if let Some(row) = rotated {
         let user = User::from_row(&row)?;
-        let session_id = flag(&row, "session_id")?;
+        let session_id = column(&row, "session_id")?;
         return Ok(Reply::success("Tokens refreshed.", TokenBundle::new(&state, user, session_id, next)?));
     }
     // Unknown, expired, revoked - or reused. Only reuse changes anything.

@@ -16,7 +16,7 @@ use shared::extract::{Id, IfMatch};
 use shared::pagination::{Page, PageOf};
 use shared::query::Query;
 use shared::records::doctor::{Doctor, DoctorChanges, NewDoctor};
-use shared::records::{FromRow, flag};
+use shared::records::{FromRow, column};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
@@ -120,7 +120,7 @@ fn read_statement(principal: &impl Principal, id: Uuid) -> Statement {
 /// Why a write matched no row: the doctor is missing, the principal may not write it,
 /// or (when allowed) the `If-Match` version was stale.
 fn refusal(row: &Row, principal: &impl Principal) -> Result<ApiError, ApiError> {
-    Ok(match flag::<Option<Uuid>>(row, "creator")? {
+    Ok(match column::<Option<Uuid>>(row, "creator")? {
         None => not_found(),
         Some(creator) if !principal.may_edit(creator) => {
             ApiError::Forbidden("Only the user who added this doctor, or an admin, may change or delete it.".into())
@@ -139,7 +139,7 @@ pub async fn update<P: Principal>(
 ) -> Result<Reply<Doctor>, ApiError> {
     let changes = DoctorChanges::parse(body)?;
     let row = update_statement(&principal, &meta, id, expected, changes).query_one(&state.db).await?;
-    if flag::<Option<Uuid>>(&row, "id")?.is_none() {
+    if column::<Option<Uuid>>(&row, "id")?.is_none() {
         return Err(refusal(&row, &principal)?);
     }
     let doctor = Doctor::from_row(&row)?;
@@ -186,7 +186,7 @@ pub async fn remove<P: Principal>(
     Id(id): Id,
 ) -> Result<Reply<Value>, ApiError> {
     let row = delete_statement(&principal, &meta, id).query_one(&state.db).await?;
-    if flag::<Option<Uuid>>(&row, "id")?.is_none() {
+    if column::<Option<Uuid>>(&row, "id")?.is_none() {
         return Err(refusal(&row, &principal)?);
     }
     Ok(Reply::deleted("Doctor deleted.", json!({ "id": id })))

@@ -19,7 +19,7 @@ use shared::pagination::{Page, PageOf};
 use shared::query::Query;
 use shared::records::doctor::Doctor;
 use shared::records::mapping::{AssignedDoctor, Mapping, NewMapping};
-use shared::records::{FromRow, flag};
+use shared::records::{FromRow, column};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
@@ -60,13 +60,13 @@ async fn create(
 ) -> Result<Reply<Mapping>, ApiError> {
     let new = NewMapping::parse(body)?;
     let row = create_statement(&caller, &meta, &new).query_one(&state.db).await?;
-    if !flag::<bool>(&row, "patient_found")? {
+    if !column::<bool>(&row, "patient_found")? {
         return Err(no_such_patient());
     }
-    if !flag::<bool>(&row, "doctor_found")? {
+    if !column::<bool>(&row, "doctor_found")? {
         return Err(ApiError::NotFound("No such doctor.".into()));
     }
-    if flag::<Option<Uuid>>(&row, "id")?.is_none() {
+    if column::<Option<Uuid>>(&row, "id")?.is_none() {
         return Err(ApiError::duplicate("mappings_patient_doctor_key"));
     }
     Ok(Reply::created("Doctor assigned to patient.", Mapping::from_row(&row)?))
@@ -137,7 +137,7 @@ async fn doctors_of_patient(
     }
     let mut doctors = Vec::with_capacity(rows.len());
     for row in &rows {
-        if flag::<Option<Uuid>>(row, "mapping_id")?.is_some() {
+        if column::<Option<Uuid>>(row, "mapping_id")?.is_some() {
             doctors.push(AssignedDoctor::from_row(row)?);
         }
     }

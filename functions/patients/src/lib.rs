@@ -17,7 +17,7 @@ use shared::extract::{Id, IfMatch};
 use shared::pagination::{Page, PageOf};
 use shared::query::Query;
 use shared::records::patient::{NewPatient, Patient, PatientChanges};
-use shared::records::{FromRow, flag};
+use shared::records::{FromRow, column};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
@@ -138,8 +138,8 @@ pub async fn update<P: Principal>(
 ) -> Result<Reply<Patient>, ApiError> {
     let changes = PatientChanges::parse(body)?;
     let row = update_statement(&principal, &meta, id, expected, changes).query_one(&state.db).await?;
-    let found: bool = flag(&row, "found")?;
-    let updated: Option<Uuid> = flag(&row, "id")?;
+    let found: bool = column(&row, "found")?;
+    let updated: Option<Uuid> = column(&row, "id")?;
     match (found, updated) {
         (_, Some(_)) => {
             let patient = Patient::from_row(&row)?;

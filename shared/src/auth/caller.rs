@@ -43,13 +43,16 @@ pub struct Caller {
     pub session_id: Uuid,
     /// How long that session may go unused (`SESSION_IDLE_MINUTES`).
     pub session_idle_minutes: i32,
+    /// This request should move the session's `last_used_at` (once a minute, see
+    /// `state::SessionTouches`).
+    pub touch_session: bool,
 }
 
 impl Caller {
     /// A caller that never came from a token, for building statements outside a request
     /// (each function's `statements()`, for the schema test).
     pub fn placeholder(role: Role) -> Self {
-        Self { id: Uuid::nil(), role, session_id: Uuid::nil(), session_idle_minutes: 60 }
+        Self { id: Uuid::nil(), role, session_id: Uuid::nil(), session_idle_minutes: 60, touch_session: true }
     }
 }
 
@@ -73,6 +76,7 @@ impl FromRequestParts<AppState> for Caller {
             role: claims.role,
             session_id: claims.sid,
             session_idle_minutes: state.settings.session_idle_minutes,
+            touch_session: state.session_touches.due(claims.sid),
         })
     }
 }

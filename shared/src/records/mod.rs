@@ -41,12 +41,12 @@ impl<'r, R: FromRow> Reader<'r, R> {
         if !R::COLUMNS.iter().any(|(declared, _)| *declared == name) {
             return Err(ApiError::internal(format!("from_row reads {name}, which its COLUMNS do not declare")));
         }
-        flag(self.row, name)
+        column(self.row, name)
     }
 }
 
-/// A column a handler reads itself, outside any record (a flag such as `found`).
-pub fn flag<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> Result<T, ApiError> {
+/// A column a handler reads itself, outside any record (`found`, `session_id`).
+pub fn column<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> Result<T, ApiError> {
     row.try_get(name).map_err(|e| ApiError::internal_from(format!("reading column {name}"), e))
 }
 
