@@ -13,6 +13,10 @@ from datetime import datetime
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+# Everything from this heading on is written by hand and kept when the report is rewritten.
+KEPT = "## Changes and their cost"
+
+
 def write_report(results, path):
     budgets = []
 
@@ -89,8 +93,17 @@ def write_report(results, path):
               "Each statement is one round trip: statements go out as unnamed extended-protocol messages in one flight.",
               "Login takes two by design: read the user and the throttle state, verify the password off the database, then write.", "",
               "## Reproduce", "", "```sh", "scripts/bench            # about 5 minutes with warm builds; BENCH_SECONDS=10 for longer cells", "```", ""]
+    report = "\n".join(lines)
+    # The hand-written record of what changed and what it cost stays across runs.
+    try:
+        with open(path) as f:
+            earlier = f.read()
+        if KEPT in earlier:
+            report += "\n" + earlier[earlier.index(KEPT):]
+    except FileNotFoundError:
+        pass
     with open(path, "w") as f:
-        f.write("\n".join(lines))
+        f.write(report)
     print("\n".join(f"{'ok  ' if ok else 'MISS'} {name}: {fig}" for name, ok, fig in budgets))
 
 

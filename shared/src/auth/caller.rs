@@ -50,9 +50,10 @@ pub struct Caller {
 
 impl Caller {
     /// A caller that never came from a token, for building statements outside a request
-    /// (each function's `statements()`, for the schema test).
+    /// (each function's `statements()`, for the schema test): as most requests are, with
+    /// no `last_used_at` write due.
     pub fn placeholder(role: Role) -> Self {
-        Self { id: Uuid::nil(), role, session_id: Uuid::nil(), session_idle_minutes: 60, touch_session: true }
+        Self { id: Uuid::nil(), role, session_id: Uuid::nil(), session_idle_minutes: 60, touch_session: false }
     }
 }
 

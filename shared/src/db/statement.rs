@@ -376,10 +376,11 @@ mod tests {
 
     #[test]
     fn offered_values_may_go_unused_and_the_session_guard_comes_first() {
-        let caller = crate::auth::Caller::placeholder(crate::auth::Role::User);
+        let caller =
+            crate::auth::Caller { touch_session: true, ..crate::auth::Caller::placeholder(crate::auth::Role::User) };
         let d = Statement::new(&ONE).acting_as(&caller).bind("a", Uuid::nil()).bind("b", 1i32).describe().unwrap();
         assert!(d.sql.starts_with("WITH session_guard AS (\n    INSERT INTO session_guard"), "{}", d.sql);
-        assert!(d.sql.contains("session_touch AS ("), "the placeholder caller is due: {}", d.sql);
+        assert!(d.sql.contains("session_touch AS ("), "this caller is due: {}", d.sql);
         assert!(d.sql.ends_with("\nSELECT * FROM t WHERE a = $4 AND b = $5 OR a = $4::uuid"), "{}", d.sql);
         assert_eq!(d.names, ["session", "actor", "idle_minutes", "a", "b"]);
         let untouched = Statement::new(&ONE).acting_as(&caller).leaving_session_untouched();
@@ -390,7 +391,8 @@ mod tests {
     #[test]
     fn the_guard_and_the_audit_wrap_a_template_s_own_ctes() {
         static CTES: Sql = Sql { source: file!(), file: "ctes.sql", text: "WITH x AS (SELECT 1)\nSELECT * FROM x" };
-        let caller = crate::auth::Caller::placeholder(crate::auth::Role::User);
+        let caller =
+            crate::auth::Caller { touch_session: true, ..crate::auth::Caller::placeholder(crate::auth::Role::User) };
         let meta = RequestMeta::placeholder();
         let d = Statement::new(&CTES).acting_as(&caller).audit(&meta, Audit::new("a", "b")).describe().unwrap();
         let touch = d.sql.find("session_touch AS").unwrap();
