@@ -66,7 +66,7 @@ def write_report(results, path):
     lines += ["",
               f"GET-by-id at c=32 against PostgreSQL alone, same machine, same 32 clients (`pgbench -M extended -c 32`):", "",
               "| what | tx/s | ours as a share |", "|---|---|---|",
-              f"| the same SQL (read + audit insert) as a pgbench script | {results['pgbench_same_sql']:.0f} | {ratio_same:.0%} |",
+              f"| the same SQL (read + audit insert + session check) as a pgbench script | {results['pgbench_same_sql']:.0f} | {ratio_same:.0%} |",
               f"| `pgbench -S` (select-only, the raw ceiling) | {results['pgbench_select_only']:.0f} | {ratio_ceiling:.0%} |", "",
               f"Login is one argon2id verification (m=19 MiB, t=2, p=1) plus two statements; one hash alone takes {argon2_ms:.1f} ms here",
               "(median of 20, `cargo run --release -p shared --example argon2_cost`). With 2 cores, login throughput is bounded by hashing.",
