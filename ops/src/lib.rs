@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use shared::RequestMeta;
 use shared::audit::Audit;
+use shared::auth::LOGIN_WINDOW_MINUTES;
 use shared::config::Secret;
 use shared::db::{Connection, Db, Limits, Sql, Statement};
 use tokio_postgres::Client;
@@ -146,9 +147,6 @@ pub enum MakeAdmin {
 
 static MAKE_ADMIN: Sql = shared::sql!("sql/make_admin.sql");
 static PRUNE: Sql = shared::sql!("sql/prune.sql");
-
-/// The login-throttling window (functions/auth); failures older than it count for nothing.
-const LOGIN_WINDOW_MINUTES: i32 = 15;
 
 /// How many rows of each kind a prune removed.
 #[derive(Debug, PartialEq, Eq)]

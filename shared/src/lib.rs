@@ -3,7 +3,7 @@
 //! - `config` / `secrets`: settings, and secrets from Secrets Manager, read once per cold start
 //! - `aws`: how every AWS SDK client is configured (region, endpoint, Amazon's roots)
 //! - `crypto`: values encrypted at rest under `DATA_KEY` (AES-256-GCM)
-//! - `db`: the pool (TLS per `sslmode`) and `Db::run`, the one way to reach Postgres
+//! - `db`: the pool (TLS per `sslmode`), and `Statement`, the one way handlers reach Postgres
 //! - `auth`: access tokens, passwords, refresh tokens, the `Caller` extractor
 //! - `envelope` / `error`: the response envelope and `ApiError`, mapped to HTTP in one place
 //! - `body` / `validate` / `query`: strict request bodies, field rules, query parameters

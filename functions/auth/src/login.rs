@@ -38,9 +38,7 @@ static LOOKUP: Sql = sql!("sql/login_lookup.sql");
 static SUCCEEDED: Sql = sql!("sql/login_succeeded.sql");
 static FAILED: Sql = sql!("sql/login_failed.sql");
 
-/// Failed logins an email may have within `WINDOW_MINUTES` before it is throttled.
-pub const MAX_FAILURES: i32 = 5;
-pub const WINDOW_MINUTES: i32 = 15;
+pub use shared::auth::{LOGIN_MAX_FAILURES as MAX_FAILURES, LOGIN_WINDOW_MINUTES as WINDOW_MINUTES};
 
 const WRONG_CREDENTIALS: &str = "The email or password is incorrect.";
 

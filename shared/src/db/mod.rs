@@ -1,5 +1,6 @@
-//! The connection pool, built once per cold start, and `Db::run`, the one way handlers
-//! reach Postgres.
+//! The connection pool, built once per cold start, and `Db::query`, which runs one
+//! statement with retries and a timeout. Handlers reach it through `Statement`
+//! (statement.rs: named parameters, the composed session guard and audit event).
 //!
 //! Why it looks like this:
 //! - TLS is rustls with the Mozilla roots (plus `DATABASE_CA_FILE` if set), and follows
@@ -136,25 +137,6 @@ impl Db {
             }
         }
         Err(ApiError::Unavailable)
-    }
-
-    /// A statement whose rows, if any, are not needed.
-    pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<(), ApiError> {
-        self.query(sql, params).await.map(drop)
-    }
-
-    /// At most one row.
-    pub async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, ApiError> {
-        let mut rows = self.query(sql, params).await?;
-        if rows.len() > 1 {
-            return Err(ApiError::internal(format!("expected at most one row, got {}", rows.len())));
-        }
-        Ok(rows.pop())
-    }
-
-    /// Exactly one row.
-    pub async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, ApiError> {
-        self.query_opt(sql, params).await?.ok_or_else(|| ApiError::internal("expected one row, got none"))
     }
 
     /// A statement overran: ask the server to cancel it, then wait (briefly) on the
