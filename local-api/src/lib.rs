@@ -32,6 +32,7 @@ pub const FUNCTIONS: &[Function] = &[
     Function { name: "doctors", routes: doctors::ROUTES, router: doctors::router, statements: doctors::statements },
     Function { name: "mappings", routes: mappings::ROUTES, router: mappings::router, statements: mappings::statements },
     Function { name: "admin", routes: admin::ROUTES, router: admin::router, statements: admin::statements },
+    Function { name: "fhir", routes: fhir::ROUTES, router: fhir::router, statements: fhir::statements },
 ];
 
 pub fn router(state: AppState) -> Router {

@@ -1,9 +1,10 @@
-//! `JsonObject`: the extractor for every request body. It enforces the contract's
+//! `JsonObject`: the extractor for every request body (FHIR's typed bodies share its
+//! `body_bytes`). It enforces the contract's
 //! transport rules, in this order, each with its own envelope error:
 //! content type (415), size (413, before anything is parsed), JSON syntax (400), and
 //! the body being an object (400). Field-level rules are validate.rs's job.
 
-use axum::body::to_bytes;
+use axum::body::{Bytes, to_bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use serde_json::{Map, Value};
@@ -18,19 +19,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
-        if !is_json_content_type(request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok())) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let declared =
-            request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        // A body without (or lying about) Content-Length is cut off at the limit here.
-        let bytes = to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| ApiError::PayloadTooLarge)?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::invalid("The request body is empty; send a JSON object."));
-        }
+        let bytes = body_bytes(request, &["application/json"]).await?;
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => Ok(JsonObject(map)),
             Ok(_) => Err(ApiError::invalid("The request body must be a JSON object.")),
@@ -43,21 +32,44 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
-/// `application/json`, with or without parameters such as `; charset=utf-8`.
-fn is_json_content_type(value: Option<&str>) -> bool {
-    value.and_then(|v| v.split(';').next()).is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+/// A request body sent as one of `media_types`, within the size limit and not blank:
+/// the transport rules every JSON body obeys, whatever it is parsed into next.
+pub async fn body_bytes(request: Request, media_types: &'static [&'static str]) -> Result<Bytes, ApiError> {
+    let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if !media_types.iter().any(|accepted| has_media_type(content_type, accepted)) {
+        return Err(ApiError::UnsupportedMediaType(media_types.first().copied().unwrap_or("application/json")));
+    }
+    let declared =
+        request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    // A body without (or lying about) Content-Length is cut off at the limit here.
+    let bytes = to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| ApiError::PayloadTooLarge)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("The request body is empty; send a JSON object."));
+    }
+    Ok(bytes)
+}
+
+/// `media_type`, with or without parameters such as `; charset=utf-8`.
+fn has_media_type(value: Option<&str>, media_type: &str) -> bool {
+    value.and_then(|v| v.split(';').next()).is_some_and(|mime| mime.trim().eq_ignore_ascii_case(media_type))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_json_content_type;
+    use super::has_media_type;
 
     #[test]
     fn content_types() {
-        assert!(is_json_content_type(Some("application/json")));
-        assert!(is_json_content_type(Some("Application/JSON; charset=utf-8")));
-        assert!(!is_json_content_type(Some("text/plain")));
-        assert!(!is_json_content_type(Some("application/jsonp")));
-        assert!(!is_json_content_type(None));
+        let json = |v| has_media_type(v, "application/json");
+        assert!(json(Some("application/json")));
+        assert!(json(Some("Application/JSON; charset=utf-8")));
+        assert!(!json(Some("text/plain")));
+        assert!(!json(Some("application/jsonp")));
+        assert!(!json(Some("application/fhir+json")));
+        assert!(!json(None));
+        assert!(has_media_type(Some("application/fhir+json; fhirVersion=4.0"), "application/fhir+json"));
     }
 }

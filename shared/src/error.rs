@@ -38,7 +38,8 @@ pub enum ApiError {
     },
     MethodNotAllowed,
     PayloadTooLarge,
-    UnsupportedMediaType,
+    /// 415, naming the media types the route accepts.
+    UnsupportedMediaType(&'static str),
     Unauthorized(Message),
     Forbidden(Message),
     NotFound(Message),
@@ -113,10 +114,10 @@ impl ApiError {
             PayloadTooLarge => {
                 (StatusCode::PAYLOAD_TOO_LARGE, Status::Invalid, "The request body is larger than 64 KiB.".into())
             }
-            UnsupportedMediaType => (
+            UnsupportedMediaType(accepted) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Status::Invalid,
-                "The request body must be sent as Content-Type: application/json.".into(),
+                format!("The request body must be sent as Content-Type: {accepted}.").into(),
             ),
             Unauthorized(m) => (StatusCode::UNAUTHORIZED, Status::Unauthorized, m.clone()),
             Forbidden(m) => (StatusCode::FORBIDDEN, Status::Forbidden, m.clone()),
@@ -201,8 +202,19 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after_secs() {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        let errors = self.field_errors().map(<[FieldError]>::to_vec).unwrap_or_default();
+        response.extensions_mut().insert(ErrorReport { message: message.into_owned(), errors });
         response
     }
+}
+
+/// What an error response said, kept in the response's extensions so a function that
+/// answers in another format (FHIR's OperationOutcome) renders the same error its own
+/// way, whichever layer produced it (handler, extractor, fallback).
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    pub message: String,
+    pub errors: Vec<FieldError>,
 }
 
 /// Raised by every authenticated statement's session guard (`require_live_session`)

@@ -21,8 +21,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     }
 }
 
-/// `If-Match: <version>`, bare (`3`) or quoted (`"3"`, as our ETags are). Absent or
-/// `*` means "whatever the current version is".
+/// `If-Match: <version>`, bare (`3`), quoted (`"3"`, as our ETags are) or weak
+/// (`W/"3"`, as FHIR sends them). Absent or `*` means "whatever the current version is".
 pub struct IfMatch(pub Option<i32>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
@@ -34,11 +34,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         if text == "*" {
             return Ok(IfMatch(None));
         }
-        let bare = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+        let strong = text.strip_prefix("W/").unwrap_or(text);
+        let bare = strong.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(strong);
         bare.parse::<i32>()
             .ok()
             .filter(|v| *v >= 1)
             .map(|v| IfMatch(Some(v)))
-            .ok_or_else(|| ApiError::invalid_field("If-Match", "must be a record version, like \"3\""))
+            .ok_or_else(|| ApiError::invalid_field("If-Match", "must be a record version, like \"3\" or W/\"3\""))
     }
 }

@@ -118,6 +118,7 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {
+/// A handler's panic as a 500, never a dropped connection.
+pub fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {
     ApiError::internal("a handler panicked").into_response()
 }

@@ -29,13 +29,21 @@ impl Default for Page {
 
 impl Page {
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, Vec<FieldError>> {
+        Self::parse_named(("limit", limit), ("cursor", cursor))
+    }
+
+    /// `parse`, for an API whose parameters have other names (FHIR's `_count`).
+    pub fn parse_named(
+        (limit_name, limit): (&str, Option<&str>),
+        (cursor_name, cursor): (&str, Option<&str>),
+    ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let limit = match limit {
             None => DEFAULT_LIMIT,
             Some(raw) => match raw.parse::<i64>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
                 _ => {
-                    errors.push(FieldError::new("limit", format!("must be a whole number from 1 to {MAX_LIMIT}")));
+                    errors.push(FieldError::new(limit_name, format!("must be a whole number from 1 to {MAX_LIMIT}")));
                     DEFAULT_LIMIT
                 }
             },
@@ -45,7 +53,7 @@ impl Page {
             Some(raw) => match decode_cursor(raw) {
                 Some(id) => Some(id),
                 None => {
-                    errors.push(FieldError::new("cursor", "is not a cursor this API issued"));
+                    errors.push(FieldError::new(cursor_name, "is not a cursor this API issued"));
                     None
                 }
             },

@@ -50,7 +50,13 @@ impl Query {
 
     /// `limit` and `cursor`, present in every list.
     pub fn page(&mut self) -> Page {
-        match Page::parse(self.take("limit").as_deref(), self.take("cursor").as_deref()) {
+        self.page_named("limit", "cursor")
+    }
+
+    /// `page`, under other parameter names.
+    pub fn page_named(&mut self, limit: &str, cursor: &str) -> Page {
+        let (limit_value, cursor_value) = (self.take(limit), self.take(cursor));
+        match Page::parse_named((limit, limit_value.as_deref()), (cursor, cursor_value.as_deref())) {
             Ok(page) => page,
             Err(errors) => {
                 self.invalid.extend(errors);

@@ -8,6 +8,7 @@ mod auth;
 mod doctors;
 mod email;
 mod faults;
+mod fhir;
 mod lambda;
 mod mappings;
 mod mfa;

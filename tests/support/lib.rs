@@ -6,6 +6,7 @@
 //!
 //! Needs `TEST_PG_BASE` (a superuser URL without a database), which `scripts/test` sets.
 
+pub mod fhir;
 pub mod lambda;
 
 use axum::body::{Body, to_bytes};

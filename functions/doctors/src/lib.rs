@@ -87,7 +87,7 @@ pub async fn list<P: Principal>(
     Ok(Reply::success("Doctors found.", PageOf::new(&page, doctors, |d| d.id)))
 }
 
-fn list_statement(
+pub fn list_statement(
     principal: &impl Principal,
     page: &Page,
     name: Option<String>,
@@ -113,7 +113,7 @@ pub async fn read<P: Principal>(
     Ok(Reply::success("Doctor found.", doctor).with_version(version))
 }
 
-fn read_statement(principal: &impl Principal, id: Uuid) -> Statement {
+pub fn read_statement(principal: &impl Principal, id: Uuid) -> Statement {
     Statement::new(&READ).acting_as(principal).bind("id", id).reads(Doctor::COLUMNS)
 }
 

@@ -58,7 +58,7 @@ async fn create(
     Ok(Reply::created("Patient created.", patient).with_version(version))
 }
 
-fn create_statement(caller: &Caller, meta: &RequestMeta, new: NewPatient) -> Statement {
+pub fn create_statement(caller: &Caller, meta: &RequestMeta, new: NewPatient) -> Statement {
     Statement::new(&CREATE)
         .acting_as(caller)
         .bind("name", new.name)
@@ -198,7 +198,7 @@ pub async fn remove<P: Principal>(
     Ok(Reply::deleted("Patient deleted.", json!({ "id": id })))
 }
 
-fn delete_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
+pub fn delete_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
     Statement::new(&DELETE)
         .acting_as(principal)
         .bind("id", id)

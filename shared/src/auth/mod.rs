@@ -11,7 +11,7 @@ pub mod refresh;
 
 pub use caller::{Caller, Role};
 pub use jwt::JwtKeys;
-pub use principal::{Admin, Principal, Scope};
+pub use principal::{Admin, Principal, RoleScoped, Scope};
 
 /// Failed logins an email may have within `LOGIN_WINDOW_MINUTES` before it is throttled
 /// (the auth function), and the window past which a failure counts for nothing (`ops

@@ -1,7 +1,9 @@
 //! `Principal`: who a handler acts for, and whose records that reaches. A resource
 //! handler is written once, generic over it, and mounted twice:
 //! - with `Caller` on `/api/patients` etc.: any signed-in user, scoped to their own records;
-//! - with `Admin` on `/api/admin/*`: admins only (403 for others), across all users.
+//! - with `Admin` on `/api/admin/*`: admins only (403 for others), across all users;
+//! - with `RoleScoped` on FHIR, which has no admin routes of its own: an admin reaches
+//!   everyone's records, anyone else their own.
 //!
 //! Authority is a type, never a nullable id: `scope()` is `Own(user)` or `All`, and only
 //! `Admin` - which exists only for a verified admin token - says `All`. Statements get
@@ -73,5 +75,40 @@ impl Principal for Admin {
     }
     fn edits_all(&self) -> bool {
         true
+    }
+}
+
+/// A caller whose reach follows their role: all records for an admin, their own for
+/// anyone else (FHIR, where one set of routes serves both).
+#[derive(Debug, Clone, Copy)]
+pub struct RoleScoped(Caller);
+
+impl FromRequestParts<AppState> for RoleScoped {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Caller::from_request_parts(parts, state).await.map(RoleScoped)
+    }
+}
+
+impl RoleScoped {
+    /// For building statements outside a request (the schema test).
+    pub fn placeholder(role: Role) -> Self {
+        RoleScoped(Caller::placeholder(role))
+    }
+}
+
+impl Principal for RoleScoped {
+    fn caller(&self) -> &Caller {
+        &self.0
+    }
+    fn scope(&self) -> Scope {
+        match self.0.role {
+            Role::Admin => Scope::All,
+            Role::User => Scope::Own(self.0.id),
+        }
+    }
+    fn edits_all(&self) -> bool {
+        self.0.role == Role::Admin
     }
 }

@@ -47,7 +47,7 @@ macro_rules! sql_types {
 }
 sql_types! {
     bool => BOOL, i32 => INT4, i64 => INT8, String => TEXT, &'static str => TEXT, Vec<u8> => BYTEA,
-    Vec<Vec<u8>> => BYTEA_ARRAY,
+    Vec<Vec<u8>> => BYTEA_ARRAY, Vec<Uuid> => UUID_ARRAY,
     Uuid => UUID, Date => DATE, OffsetDateTime => TIMESTAMPTZ, IpAddr => INET,
 }
 

@@ -1,0 +1,124 @@
+//! `GET /api/fhir/metadata`: the CapabilityStatement, which tells a FHIR client what this
+//! server does. It needs no token (FHIR clients read it before signing in) and touches
+//! no database. It is written from the same constants the router and the search
+//! handlers use, so it cannot promise an interaction or parameter they do not serve.
+
+use serde::Serialize;
+
+use crate::wire::Fhir;
+
+/// The day this statement last changed (FHIR requires a `date`).
+const PUBLISHED: &str = "2026-11-28";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapabilityStatement {
+    resource_type: &'static str,
+    status: &'static str,
+    date: &'static str,
+    kind: &'static str,
+    software: Software,
+    fhir_version: &'static str,
+    format: &'static [&'static str],
+    rest: [Rest; 1],
+}
+
+#[derive(Serialize)]
+struct Software {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Rest {
+    mode: &'static str,
+    documentation: &'static str,
+    security: Security,
+    resource: [ResourceCapability; 2],
+}
+
+#[derive(Serialize)]
+struct Security {
+    description: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceCapability {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    interaction: Vec<Interaction>,
+    versioning: &'static str,
+    read_history: bool,
+    update_create: bool,
+    conditional_create: bool,
+    conditional_update: bool,
+    conditional_delete: &'static str,
+    search_param: Vec<SearchParam>,
+}
+
+#[derive(Serialize)]
+struct Interaction {
+    code: &'static str,
+}
+
+#[derive(Serialize)]
+struct SearchParam {
+    name: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    documentation: &'static str,
+}
+
+/// A search parameter a handler accepts: its name, FHIR type and meaning.
+pub type Param = (&'static str, &'static str, &'static str);
+
+pub const PATIENT_SEARCH: &[Param] = &[
+    ("name", "string", "Part of the name, any case."),
+    ("birthdate", "date", "The exact date of birth, YYYY-MM-DD."),
+    ("gender", "token", "male, female, other or unknown."),
+];
+pub const PRACTITIONER_SEARCH: &[Param] = &[("name", "string", "Part of the name, any case.")];
+
+fn resource(kind: &'static str, interactions: &[&'static str], params: &[Param]) -> ResourceCapability {
+    ResourceCapability {
+        kind,
+        interaction: interactions.iter().map(|&code| Interaction { code }).collect(),
+        // ETags and If-Match carry versions, but old versions are not kept.
+        versioning: "versioned-update",
+        read_history: false,
+        update_create: false,
+        conditional_create: false,
+        conditional_update: false,
+        conditional_delete: "not-supported",
+        search_param: params
+            .iter()
+            .map(|&(name, kind, documentation)| SearchParam { name, kind, documentation })
+            .collect(),
+    }
+}
+
+pub async fn metadata() -> Fhir<CapabilityStatement> {
+    Fhir::ok(CapabilityStatement {
+        resource_type: "CapabilityStatement",
+        status: "active",
+        date: PUBLISHED,
+        kind: "instance",
+        software: Software { name: "healthcare-api", version: env!("CARGO_PKG_VERSION") },
+        fhir_version: "4.0.1",
+        format: &["json", "application/fhir+json"],
+        rest: [Rest {
+            mode: "server",
+            documentation: "Patients and the practitioners (doctors) of the shared directory. Search results \
+                            are paged with _count (1-100, default 20); follow the Bundle's next link.",
+            security: Security {
+                description: "Send Authorization: Bearer <access token> from POST /api/auth/login. A user \
+                              reaches their own patients; an admin reaches every patient.",
+            },
+            resource: [
+                resource("Patient", &["read", "search-type", "create", "update", "delete"], PATIENT_SEARCH),
+                resource("Practitioner", &["read", "search-type"], PRACTITIONER_SEARCH),
+            ],
+        }],
+    })
+}

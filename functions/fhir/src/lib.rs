@@ -1,0 +1,66 @@
+//! The FHIR function: `/api/fhir`, a FHIR R4 (4.0.1) facade over the same tables as the
+//! REST routes, so EHRs and FHIR tooling can read and write our patients and read the
+//! doctors' directory. Same Bearer tokens, same ownership rules in every statement's
+//! WHERE, same audit events and session check, one statement per request. Answers are
+//! FHIR resources, not the envelope; every error, from any layer, is an
+//! OperationOutcome with the status the REST routes would give (`wire`).
+
+mod capability;
+mod patient;
+mod patient_map;
+mod practitioner;
+pub mod resources;
+mod search;
+mod wire;
+
+use axum::Router;
+use axum::middleware::map_response;
+use axum::routing::{MethodRouter, any, get};
+use shared::db::Statement;
+use shared::http::panic_response;
+use shared::{ApiError, AppState};
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use practitioner::LICENSE_SYSTEM;
+pub use wire::FHIR_JSON;
+
+const BASE: &str = "/api/fhir";
+const METADATA: &str = "/api/fhir/metadata";
+const PATIENTS: &str = "/api/fhir/Patient";
+const PATIENT: &str = "/api/fhir/Patient/{id}";
+const PRACTITIONERS: &str = "/api/fhir/Practitioner";
+const PRACTITIONER: &str = "/api/fhir/Practitioner/{id}";
+
+/// Every path this function serves; template.yaml must route each of them here.
+pub const ROUTES: &[&str] = &[METADATA, PATIENTS, PATIENT, PRACTITIONERS, PRACTITIONER];
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(METADATA, only(get(capability::metadata)))
+        .route(PATIENTS, only(get(patient::search).post(patient::create)))
+        .route(PATIENT, only(get(patient::read).put(patient::update).delete(patient::remove)))
+        .route(PRACTITIONERS, only(get(practitioner::search)))
+        .route(PRACTITIONER, only(get(practitioner::read)))
+        // Unknown paths under the base (other resource types, `_history`, operations)
+        // answer here, so they get an OperationOutcome too.
+        .route(BASE, any(unsupported))
+        .route("/api/fhir/{*rest}", any(unsupported))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(map_response(wire::operation_outcome))
+        .with_state(state)
+}
+
+/// A route's methods, and 405 for any other (here, so it becomes an OperationOutcome).
+fn only(methods: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    methods.fallback(|| async { ApiError::MethodNotAllowed })
+}
+
+async fn unsupported() -> ApiError {
+    ApiError::NotFound("No such route: this server offers metadata, Patient and Practitioner.".into())
+}
+
+/// Every statement this function issues that is its own (create, delete and the
+/// Practitioner reads are the patients' and doctors' functions' statements, listed there).
+pub fn statements() -> Vec<Statement> {
+    patient::statements()
+}

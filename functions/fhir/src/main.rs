@@ -1,0 +1,6 @@
+//! The FHIR Lambda: `/api/fhir/*`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(fhir::router).await
+}

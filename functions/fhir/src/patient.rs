@@ -1,0 +1,219 @@
+//! Patient: read, search, create, update (full replacement) and delete, over the same
+//! table, ownership rules and audit events as `/api/patients`. Create and delete are
+//! the patients function's own statements; read, search and update have their own
+//! because the resource carries the patient's doctors (`generalPractitioner`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::Uri;
+use shared::audit::{Audit, Verdict};
+use shared::auth::{Principal, Role, RoleScoped};
+use shared::db::{Sql, Statement};
+use shared::extract::{Id, IfMatch};
+use shared::pagination::Page;
+use shared::query::Query;
+use shared::records::patient::{GENDERS, NewPatient, Patient};
+use shared::records::{FromRow, column};
+use shared::{ApiError, AppState, RequestMeta, sql};
+use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use crate::patient_map::{PatientFields, from_input, to_resource};
+use crate::resources::{Bundle, Gender, PatientInput, PatientResource};
+use crate::search::{self, Searchset};
+use crate::wire::{Fhir, FhirBody, Origin};
+
+static READ: Sql = sql!("sql/patient_read.sql");
+static SEARCH: Sql = sql!("sql/patient_search.sql");
+static UPDATE: Sql = sql!("sql/patient_update.sql");
+
+const PRACTITIONERS: (&str, Type) = ("practitioners", Type::UUID_ARRAY);
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("No such Patient.".into())
+}
+
+fn resource(row: &Row) -> Result<PatientResource, ApiError> {
+    Ok(to_resource(Patient::from_row(row)?, column(row, "practitioners")?))
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    principal: RoleScoped,
+    meta: RequestMeta,
+    Id(id): Id,
+) -> Result<Fhir<PatientResource>, ApiError> {
+    let row = read_statement(&principal, &meta, id).query_opt(&state.db).await?.ok_or_else(not_found)?;
+    let patient = resource(&row)?;
+    let version = column(&row, "version")?;
+    Ok(Fhir::ok(patient).versioned(version))
+}
+
+fn read_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
+    Statement::new(&READ)
+        .acting_as(principal)
+        .bind("id", id)
+        .audit(meta, Audit::new("patient.read", "patient").resource(id).outcome(Verdict::Found("found")))
+        .reads(Patient::COLUMNS)
+        .reads(&[PRACTITIONERS])
+}
+
+/// The search parameters, parsed; `name` is already a LIKE pattern.
+#[derive(Default)]
+struct Filters {
+    name: Option<String>,
+    birthdate: Option<time::Date>,
+    gender: Option<&'static str>,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    principal: RoleScoped,
+    meta: RequestMeta,
+    Origin(origin): Origin,
+    uri: Uri,
+    mut query: Query,
+) -> Result<Fhir<Bundle<PatientResource>>, ApiError> {
+    let page = search::page(&mut query);
+    let filters = Filters {
+        name: query.contains("name", 100),
+        birthdate: search::exact_date(&mut query, "birthdate"),
+        gender: search::token(&mut query, "gender", GENDERS),
+    };
+    query.finish()?;
+    let rows = search_statement(&principal, &meta, &page, filters).query(&state.db).await?;
+    let patients = rows.iter().map(resource).collect::<Result<Vec<_>, _>>()?;
+    let set = Searchset { origin: &origin, uri: &uri, resource_type: "Patient" };
+    Ok(Fhir::ok(set.bundle(&page, patients, |p| p.id)))
+}
+
+fn search_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page, filters: Filters) -> Statement {
+    Statement::new(&SEARCH)
+        .acting_as(principal)
+        .bind("after", page.after)
+        .bind("name", filters.name)
+        .bind("birthdate", filters.birthdate)
+        .bind("gender", filters.gender)
+        .bind("fetch", page.fetch())
+        .audit(meta, Audit::new("patient.list", "patient"))
+        .reads(Patient::COLUMNS)
+        .reads(&[PRACTITIONERS])
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: RoleScoped,
+    meta: RequestMeta,
+    FhirBody(input): FhirBody<PatientInput>,
+) -> Result<Fhir<PatientResource>, ApiError> {
+    let fields = from_input(input)?;
+    if fields.practitioners.as_ref().is_some_and(|p| !p.is_empty()) {
+        return Err(ApiError::invalid_field(
+            "Patient.generalPractitioner",
+            "must be empty on create: a new patient has no doctors yet; assign them through /api/mappings",
+        ));
+    }
+    let new = NewPatient {
+        name: fields.name,
+        date_of_birth: fields.date_of_birth,
+        gender: fields.gender.as_str().into(),
+        phone: fields.phone,
+        email: fields.email,
+        address: fields.address,
+        notes: None,
+    };
+    let row = patients::create_statement(principal.caller(), &meta, new).query_one(&state.db).await?;
+    let patient = to_resource(Patient::from_row(&row)?, Vec::new());
+    let version = column(&row, "version")?;
+    let location = format!("/api/fhir/Patient/{}/_history/{version}", patient.id);
+    Ok(Fhir::ok(patient).versioned(version).created(location))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    principal: RoleScoped,
+    meta: RequestMeta,
+    Id(id): Id,
+    IfMatch(expected): IfMatch,
+    FhirBody(input): FhirBody<PatientInput>,
+) -> Result<Fhir<PatientResource>, ApiError> {
+    let fields = from_input(input)?;
+    match fields.id.as_deref().map(str::parse::<Uuid>) {
+        Some(Ok(body_id)) if body_id == id => {}
+        _ => return Err(ApiError::invalid_field("Patient.id", "must be present and equal the id in the URL")),
+    }
+    let row = update_statement(&principal, &meta, id, expected, fields).query_one(&state.db).await?;
+    let (found, doctors_match): (bool, bool) = (column(&row, "found")?, column(&row, "doctors_match")?);
+    let updated: Option<Uuid> = column(&row, "id")?;
+    match (found, doctors_match, updated) {
+        (_, _, Some(_)) => {
+            let version = column(&row, "version")?;
+            Ok(Fhir::ok(resource(&row)?).versioned(version))
+        }
+        (false, _, None) => Err(not_found()),
+        (true, false, None) => Err(ApiError::invalid_field(
+            "Patient.generalPractitioner",
+            "must list exactly the patient's current doctors (or be left out); assignments change through \
+             /api/mappings",
+        )),
+        (true, true, None) => Err(ApiError::PreconditionFailed),
+    }
+}
+
+fn update_statement(
+    principal: &impl Principal,
+    meta: &RequestMeta,
+    id: Uuid,
+    expected_version: Option<i32>,
+    fields: PatientFields,
+) -> Statement {
+    Statement::new(&UPDATE)
+        .acting_as(principal)
+        .bind("id", id)
+        .bind("expected_version", expected_version)
+        .bind("practitioners", fields.practitioners)
+        .bind("name", fields.name)
+        .bind("date_of_birth", fields.date_of_birth)
+        .bind("gender", fields.gender.as_str())
+        .bind("phone", fields.phone)
+        .bind("email", fields.email)
+        .bind("address", fields.address)
+        .audit(
+            meta,
+            Audit::new("patient.update", "patient")
+                .resource(id)
+                .outcome(Verdict::Refused { done: "updated", target: "target" }),
+        )
+        .reads(Patient::COLUMNS)
+        .reads(&[("found", Type::BOOL), ("doctors_match", Type::BOOL), PRACTITIONERS])
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    principal: RoleScoped,
+    meta: RequestMeta,
+    Id(id): Id,
+) -> Result<StatusCode, ApiError> {
+    patients::delete_statement(&principal, &meta, id).query_opt(&state.db).await?.ok_or_else(not_found)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn statements() -> Vec<Statement> {
+    let (principal, meta, id) = (RoleScoped::placeholder(Role::User), RequestMeta::placeholder(), Uuid::nil());
+    let fields = PatientFields {
+        id: None,
+        name: String::new(),
+        date_of_birth: time::Date::MIN,
+        gender: Gender::Unknown,
+        phone: None,
+        email: None,
+        address: None,
+        practitioners: None,
+    };
+    vec![
+        read_statement(&principal, &meta, id),
+        search_statement(&principal, &meta, &Page::default(), Filters::default()),
+        update_statement(&principal, &meta, id, None, fields),
+    ]
+}

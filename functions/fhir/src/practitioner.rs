@@ -1,0 +1,74 @@
+//! Practitioner: the doctors of the shared directory, read and searched through the
+//! doctors function's own statements (any signed-in user reads the directory).
+
+use axum::extract::State;
+use axum::http::Uri;
+use shared::auth::RoleScoped;
+use shared::extract::Id;
+use shared::query::Query;
+use shared::records::FromRow;
+use shared::records::doctor::Doctor;
+use shared::{ApiError, AppState};
+
+use crate::patient_map::human_name;
+use crate::resources::{
+    Bundle, CodeableConcept, ContactPoint, ContactSystem, Identifier, Meta, PractitionerResource, Qualification,
+};
+use crate::search::{self, Searchset};
+use crate::wire::{Fhir, Origin};
+
+/// Where licence numbers come from: this system's own naming of them.
+pub const LICENSE_SYSTEM: &str = "urn:healthcare-api:license";
+
+fn to_resource(doctor: Doctor) -> PractitionerResource {
+    let mut telecom = Vec::new();
+    if let Some(value) = doctor.phone {
+        telecom.push(ContactPoint { system: ContactSystem::Phone, value });
+    }
+    if let Some(value) = doctor.email {
+        telecom.push(ContactPoint { system: ContactSystem::Email, value });
+    }
+    PractitionerResource {
+        resource_type: "Practitioner",
+        id: doctor.id,
+        meta: Meta::new(doctor.version, doctor.updated_at),
+        identifier: doctor
+            .license_number
+            .map(|value| Identifier { system: LICENSE_SYSTEM, value })
+            .into_iter()
+            .collect(),
+        name: vec![human_name(doctor.name)],
+        telecom,
+        qualification: vec![Qualification { code: CodeableConcept { text: doctor.specialization } }],
+    }
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    principal: RoleScoped,
+    Id(id): Id,
+) -> Result<Fhir<PractitionerResource>, ApiError> {
+    let row = doctors::read_statement(&principal, id)
+        .query_opt(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No such Practitioner.".into()))?;
+    let doctor = Doctor::from_row(&row)?;
+    let version = doctor.version;
+    Ok(Fhir::ok(to_resource(doctor)).versioned(version))
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    principal: RoleScoped,
+    Origin(origin): Origin,
+    uri: Uri,
+    mut query: Query,
+) -> Result<Fhir<Bundle<PractitionerResource>>, ApiError> {
+    let page = search::page(&mut query);
+    let name = query.contains("name", 100);
+    query.finish()?;
+    let rows = doctors::list_statement(&principal, &page, name, None).query(&state.db).await?;
+    let practitioners = rows.iter().map(|row| Doctor::from_row(row).map(to_resource)).collect::<Result<Vec<_>, _>>()?;
+    let set = Searchset { origin: &origin, uri: &uri, resource_type: "Practitioner" };
+    Ok(Fhir::ok(set.bundle(&page, practitioners, |p| p.id)))
+}

@@ -1,0 +1,243 @@
+//! FHIR on the wire: typed bodies in (`application/fhir+json` or `application/json`),
+//! resources out as `application/fhir+json` with `ETag: W/"<version>"`, the absolute
+//! base URL links are built from, and every error response - whichever layer produced
+//! it - re-rendered as an OperationOutcome with the status it already had.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use shared::ApiError;
+use shared::body::body_bytes;
+use shared::error::{ErrorReport, FieldError};
+
+use crate::resources::{Issue, OperationOutcome, Resource};
+
+pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+const ACCEPTED: &[&str] = &["application/fhir+json", "application/json"];
+
+/// A request body parsed straight into a typed resource. A fault is reported at its
+/// FHIRPath (`Patient.telecom[0].system`) with serde's reason (unknown element, wrong
+/// JSON type, unknown code, element given twice).
+pub struct FhirBody<T>(pub T);
+
+impl<T: DeserializeOwned + Resource, S: Send + Sync> FromRequest<S> for FhirBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(request, ACCEPTED).await?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| body_fault(T::TYPE, ".", e))?;
+        if let Some(path) = not_fhir_shaped(&value, T::TYPE.to_string()) {
+            return Err(ApiError::invalid_field(&path, "must be a JSON object, as FHIR writes every element"));
+        }
+        // Parsed again, typed, from the bytes: unlike a `Value`, this sees a key given twice.
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let path = e.path().to_string();
+            body_fault(T::TYPE, &path, e.into_inner())
+        })?;
+        json.end().map_err(|e| body_fault(T::TYPE, ".", e))?;
+        Ok(FhirBody(value))
+    }
+}
+
+fn body_fault(resource: &str, path: &str, error: serde_json::Error) -> ApiError {
+    if error.is_syntax() || error.is_eof() {
+        return ApiError::invalid(format!(
+            "The request body is not valid JSON (line {}, column {}).",
+            error.line(),
+            error.column()
+        ));
+    }
+    let at = if path == "." { resource.to_string() } else { format!("{resource}.{path}") };
+    ApiError::Invalid {
+        message: "The resource cannot be stored as sent.".into(),
+        errors: vec![FieldError::new(at, without_position(&error.to_string()))],
+    }
+}
+
+/// Where the body holds an array in place of an object: at the top, or directly in an
+/// array (FHIR JSON never nests arrays). serde would read either as a struct's fields in
+/// order, which no FHIR client means.
+fn not_fhir_shaped(value: &Value, path: String) -> Option<String> {
+    match value {
+        Value::Object(map) => map.iter().find_map(|(key, v)| match v {
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| match item {
+                Value::Array(_) => Some(format!("{path}.{key}[{i}]")),
+                _ => not_fhir_shaped(item, format!("{path}.{key}[{i}]")),
+            }),
+            Value::Object(_) => not_fhir_shaped(v, format!("{path}.{key}")),
+            _ => None,
+        }),
+        _ if path.contains('.') => None,
+        _ => Some(path),
+    }
+}
+
+/// serde_json's message without its " at line 1 column 80" tail (the path says where).
+fn without_position(message: &str) -> String {
+    message.rsplit_once(" at line ").map_or(message, |(head, _)| head).to_string()
+}
+
+/// A resource answer: `application/fhir+json`, with the version as a weak ETag when the
+/// body is one versioned resource, and `Location` after a create.
+pub struct Fhir<T> {
+    status: StatusCode,
+    body: T,
+    version: Option<i32>,
+    location: Option<String>,
+}
+
+impl<T: Serialize> Fhir<T> {
+    pub fn ok(body: T) -> Self {
+        Self { status: StatusCode::OK, body, version: None, location: None }
+    }
+
+    pub fn versioned(mut self, version: i32) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    pub fn created(mut self, location: String) -> Self {
+        self.status = StatusCode::CREATED;
+        self.location = Some(location);
+        self
+    }
+}
+
+impl<T: Serialize> IntoResponse for Fhir<T> {
+    fn into_response(self) -> Response {
+        let body = match serde_json::to_vec(&self.body) {
+            Ok(bytes) => bytes,
+            Err(e) => return ApiError::internal_from("serialising a FHIR resource", e).into_response(),
+        };
+        let mut response = (self.status, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response();
+        let headers = response.headers_mut();
+        if let Some(version) = self.version
+            && let Ok(value) = HeaderValue::from_str(&format!("W/\"{version}\""))
+        {
+            headers.insert(header::ETAG, value);
+        }
+        if let Some(location) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        response
+    }
+}
+
+/// `scheme://host` of the request as the client addressed it - API Gateway sends
+/// `X-Forwarded-Proto` and `Host` - for the absolute URLs in Bundles.
+pub struct Origin(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header_text = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        let scheme = match header_text("x-forwarded-proto").map(|p| p.split(',').next().unwrap_or("").trim()) {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        let host = header_text(header::HOST.as_str())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .filter(|h| is_host(h))
+            .ok_or_else(|| ApiError::invalid_field("Host", "must name the host the request was sent to"))?;
+        Ok(Origin(format!("{scheme}://{host}")))
+    }
+}
+
+/// A DNS name or IP literal with an optional port: nothing that could bend a link.
+fn is_host(host: &str) -> bool {
+    !host.is_empty() && host.len() <= 255 && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+}
+
+/// Re-renders an error answer (it carries an `ErrorReport`) as an OperationOutcome,
+/// keeping its status and headers (`Retry-After`).
+pub async fn operation_outcome(response: Response) -> Response {
+    let Some(report) = response.extensions().get::<ErrorReport>().cloned() else { return response };
+    let (mut parts, _) = response.into_parts();
+    let code = issue_code(parts.status);
+    let issue = if report.errors.is_empty() {
+        vec![Issue { severity: "error", code, diagnostics: report.message, expression: Vec::new() }]
+    } else {
+        report
+            .errors
+            .into_iter()
+            .map(|e| Issue {
+                severity: "error",
+                code,
+                diagnostics: format!("{}: {}", e.field, e.message),
+                expression: vec![e.field],
+            })
+            .collect()
+    };
+    let outcome = OperationOutcome { resource_type: "OperationOutcome", issue };
+    let body = serde_json::to_vec(&outcome).unwrap_or_default();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// The OperationOutcome issue code for each status the routes give.
+fn issue_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "login",
+        403 => "forbidden",
+        404 => "not-found",
+        409 | 412 => "conflict",
+        413 | 429 => "too-costly",
+        503 => "transient",
+        400..=499 => "invalid",
+        _ => "exception",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_that_could_bend_a_link_are_refused() {
+        for good in ["api.example.com", "127.0.0.1:3000", "[::1]:8080", "abc.execute-api.eu-west-1.amazonaws.com"] {
+            assert!(is_host(good), "{good}");
+        }
+        for bad in ["", "evil.com/path", "a b", "x@y", "h?q=1", "a\\b"] {
+            assert!(!is_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn arrays_in_place_of_objects_are_found() {
+        let shape = |v: Value| not_fhir_shaped(&v, "Patient".into());
+        assert_eq!(shape(serde_json::json!([])), Some("Patient".into()));
+        assert_eq!(shape(serde_json::json!({"name": [["Ada"]]})), Some("Patient.name[0]".into()));
+        assert_eq!(shape(serde_json::json!({"meta": {"tag": [[1]]}})), Some("Patient.meta.tag[0]".into()));
+        assert_eq!(shape(serde_json::json!({"name": [{"given": ["Ada"]}], "meta": {"x": 1}})), None);
+    }
+
+    #[test]
+    fn issue_codes_follow_the_status() {
+        let code = |s: u16| issue_code(StatusCode::from_u16(s).unwrap());
+        assert_eq!(
+            [400, 401, 403, 404, 405, 409, 412, 413, 415, 429, 500, 503].map(code),
+            [
+                "invalid",
+                "login",
+                "forbidden",
+                "not-found",
+                "invalid",
+                "conflict",
+                "conflict",
+                "too-costly",
+                "invalid",
+                "too-costly",
+                "exception",
+                "transient"
+            ]
+        );
+    }
+}
