@@ -6,29 +6,18 @@
 # breaks docs/openapi.json. Needs the cluster helpers of postgres.sh (PG_BIN set, as
 # ensure_postgres_installed does) and schemathesis on PATH (ensure_python_tools).
 
-# shellcheck source=scripts/lib/postgres.sh
-source "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
+# shellcheck source=scripts/lib/local_api.sh
+source "$(dirname "${BASH_SOURCE[0]}")/local_api.sh"
 
 fuzz_local_api() {
   local work=$1 pg_dir=$2 pg_port=$3 api_port token
-  psql_super "$pg_dir" "$pg_port" "CREATE DATABASE fuzz"
-  export FUZZ_DATABASE_URL="postgres://postgres:$PG_SUPERUSER_PASSWORD@127.0.0.1:$pg_port/fuzz?sslmode=disable"
-  DATABASE_URL=$FUZZ_DATABASE_URL "${CARGO_TARGET_DIR:-target}/debug/ops" migrate >/dev/null
-  api_port=$(free_port)
-  # A data key (so MFA enrolment works) and a mail folder (so the mail flows run whole).
-  DATABASE_URL=$FUZZ_DATABASE_URL JWT_SECRET=fuzzing-secret-of-at-least-32-bytes!! PORT=$api_port RUST_LOG=warn \
-    DATA_KEY=ZnV6emluZy1kYXRhLWtleS1vZi0zMi1ieXRlcyEhISE= MAIL_DIR="$work/fuzz-mail" \
-    "${CARGO_TARGET_DIR:-target}/debug/local-api" >"$work/fuzz-api.log" 2>&1 &
-  local api_pid=$!
-  for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$api_port/api/health" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  start_local_api "$work" "$pg_dir" "$pg_port" fuzz
+  api_port=$API_PORT
   # An admin, so the admin routes are exercised too (an admin is also an ordinary user
   # of the other routes).
   curl -fs -o /dev/null -X POST "http://127.0.0.1:$api_port/api/auth/register" -H 'content-type: application/json' \
     -d '{"name":"Fuzz","email":"fuzz@example.com","password":"fuzzing-password"}'
-  DATABASE_URL=$FUZZ_DATABASE_URL "${CARGO_TARGET_DIR:-target}/debug/ops" make-admin fuzz@example.com >/dev/null
+  DATABASE_URL=$API_DATABASE_URL "${CARGO_TARGET_DIR:-target}/debug/ops" make-admin fuzz@example.com >/dev/null
   token=$(curl -fs -X POST "http://127.0.0.1:$api_port/api/auth/login" -H 'content-type: application/json' \
     -d '{"email":"fuzz@example.com","password":"fuzzing-password"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["access_token"])')
@@ -45,8 +34,7 @@ fuzz_local_api() {
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --workers 1 --seed "${FUZZ_SEED:-20261122}" --generation-deterministic --exclude-operation-id logout_all --exclude-operation-id revoke_session \
     --no-color) || status=$?
-  kill "$api_pid" 2>/dev/null
-  wait "$api_pid" 2>/dev/null || true  # it exits 143 on our SIGTERM
+  stop_local_api
   if [ "$status" -ne 0 ]; then
     echo "schemathesis failed ($status); the API's log:" >&2
     tail -n 30 "$work/fuzz-api.log" >&2

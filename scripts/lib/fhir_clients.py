@@ -1,0 +1,232 @@
+"""The FHIR API as outside tools meet it: fhirpy (a FHIR client nobody here wrote)
+creates, reads, searches with paging, updates and deletes Patients and reads
+Practitioners, and every FHIR resource the server sends back - including Bundles,
+the CapabilityStatement and OperationOutcomes - is parsed with the R4B models of
+fhir.resources, plus the FHIR JSON rules those models let through (no nulls, empty
+strings, arrays or objects; codes from their value sets; nothing coerced).
+
+    python3 fhir_clients.py http://127.0.0.1:PORT
+
+Exits non-zero, naming the check, on the first failure.
+"""
+
+import datetime
+import json
+import sys
+import uuid
+
+import requests
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.practitioner import Practitioner
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
+from fhirpy import SyncFHIRClient
+from fhirpy.base.exceptions import OperationOutcome as OutcomeError
+from fhirpy.base.exceptions import ResourceNotFound
+
+MODELS = {m.get_resource_type(): m for m in (Bundle, CapabilityStatement, OperationOutcome, Patient, Practitioner)}
+# Required bindings the generated models carry only as metadata, or not at all.
+ISSUE_TYPES = {
+    "invalid", "structure", "required", "value", "invariant", "security", "login", "unknown", "expired",
+    "forbidden", "suppressed", "processing", "not-supported", "duplicate", "multiple-matches", "not-found",
+    "deleted", "too-long", "code-invalid", "extension", "too-costly", "business-rule", "conflict", "transient",
+    "lock-error", "no-store", "exception", "timeout", "incomplete", "throttled", "informational",
+}
+# The models' metadata for CapabilityStatement.format is not a value set.
+UNBOUND = {("CapabilityStatement", "format")}
+validated = {"responses": 0}
+
+
+def fail(message):
+    print(f"FHIR client check failed: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def json_rules(node, path, problems):
+    if node is None:
+        problems.append(f"{path}: null")
+    elif isinstance(node, str) and not node.strip():
+        problems.append(f"{path}: empty string")
+    elif isinstance(node, list):
+        if not node:
+            problems.append(f"{path}: empty array")
+        for i, item in enumerate(node):
+            json_rules(item, f"{path}[{i}]", problems)
+    elif isinstance(node, dict):
+        if not node:
+            problems.append(f"{path}: empty object")
+        for key, value in node.items():
+            json_rules(value, f"{path}.{key}", problems)
+
+
+def codes(model, path, problems):
+    cls = type(model)
+    for name, field in cls.model_fields.items():
+        value = getattr(model, name, None)
+        if value is None:
+            continue
+        alias = field.alias or name
+        values = value if isinstance(value, list) else [value]
+        allowed = (field.json_schema_extra or {}).get("enum_values")
+        if allowed and (cls.__name__, alias) not in UNBOUND:
+            problems += [f"{path}.{alias}: {v!r} not in {allowed}" for v in values if v not in allowed]
+        if cls.__name__ == "OperationOutcomeIssue" and alias == "code" and value not in ISSUE_TYPES:
+            problems.append(f"{path}.code: {value!r} is not an IssueType")
+        for i, v in enumerate(values):
+            if isinstance(v, FHIRAbstractModel):
+                codes(v, f"{path}.{alias}[{i}]", problems)
+
+
+def canonical(node):
+    """Instants compared as instants (the models re-write fractions of a second)."""
+    if isinstance(node, dict):
+        return {k: canonical(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [canonical(v) for v in node]
+    if isinstance(node, str) and len(node) > 19 and node[4] == "-" and node[10] == "T":
+        try:
+            return datetime.datetime.fromisoformat(node.replace("Z", "+00:00"))
+        except ValueError:
+            return node
+    return node
+
+
+def strict(data, where):
+    """Parses one resource with its R4B model, strictly; returns the data."""
+    kind = data.get("resourceType") if isinstance(data, dict) else None
+    check(kind in MODELS, f"{where}: not a resource we expect: {str(data)[:200]}")
+    problems = []
+    json_rules(data, kind, problems)
+    try:
+        model = MODELS[kind].model_validate(data)
+    except Exception as e:  # pydantic's ValidationError, or fhir_core's KeyError
+        fail(f"{where}: fhir.resources refuses the {kind}: {e}")
+    codes(model, kind, problems)
+    if canonical(json.loads(model.model_dump_json())) != canonical(data):
+        problems.append("the model's round trip differs (a value was coerced)")
+    check(not problems, f"{where}: {kind}: " + "; ".join(problems))
+    validated["responses"] += 1
+    return data
+
+
+def every_response(response, *args, **kwargs):
+    """A requests hook: each body the server sends is checked before the client sees it."""
+    if response.content:
+        check(response.headers.get("content-type", "").startswith("application/fhir+json"),
+              f"{response.request.method} {response.url}: content type {response.headers.get('content-type')}")
+        strict(response.json(), f"{response.request.method} {response.url} ({response.status_code})")
+    else:
+        check(response.status_code == 204, f"{response.request.method} {response.url}: empty {response.status_code}")
+
+
+def sign_up(api, email):
+    body = {"name": "FHIR Client", "email": email, "password": "fhir-client-password"}
+    response = requests.post(f"{api}/api/auth/register", json=body, timeout=10)
+    check(response.status_code == 201, f"register {email}: {response.status_code} {response.text}")
+    return response.json()["data"]["access_token"]
+
+
+def rest(api, token, method, path, body=None):
+    response = requests.request(method, f"{api}{path}", json=body, timeout=10,
+                                headers={"Authorization": f"Bearer {token}"})
+    check(response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}")
+    return response.json()["data"]
+
+
+def main(api):
+    base = f"{api}/api/fhir"
+    hooks = {"hooks": {"response": [every_response]}, "timeout": 10}
+    run = uuid.uuid4().hex[:8]
+    token, other_token = sign_up(api, f"fhir-{run}@example.com"), sign_up(api, f"other-{run}@example.com")
+    client = SyncFHIRClient(base, authorization=f"Bearer {token}", requests_config=hooks)
+    other = SyncFHIRClient(base, authorization=f"Bearer {other_token}", requests_config=hooks)
+
+    metadata = client.execute("metadata", method="get")
+    check(metadata["fhirVersion"] == "4.0.1" and metadata["kind"] == "instance", "CapabilityStatement")
+
+    created = []
+    for i in range(5):
+        patient = client.resource(
+            "Patient",
+            name=[{"given": ["Client"], "family": f"Patient{run}{i}"}],
+            gender=["female", "male", "other", "unknown", "female"][i],
+            birthDate=f"1990-01-0{i + 1}",
+            telecom=[{"system": "phone", "value": f"+1 555 010{i}"}, {"system": "email", "value": f"p{i}@example.com"}],
+            address=[{"text": f"{i} Example Street\nSpringfield"}],
+        )
+        patient.save()
+        check(patient.id and patient["meta"]["versionId"] == "1", f"create {i}: {patient.serialize()}")
+        check(patient["name"][0]["text"] == f"Client Patient{run}{i}", f"create {i}: name {patient['name']}")
+        created.append(patient)
+
+    doctor = rest(api, token, "POST", "/api/doctors",
+                  {"name": f"Dr Fhir {run}", "specialization": "Cardiology", "license_number": f"L-{run}"})
+    rest(api, token, "POST", "/api/mappings", {"patient_id": created[0].id, "doctor_id": doctor["id"]})
+
+    read = client.reference("Patient", created[0].id).to_resource()
+    # (fhirpy turns references into objects of its own; serialize() gives the JSON back.)
+    doctors = read.serialize()["generalPractitioner"]
+    check(doctors == [{"reference": f"Practitioner/{doctor['id']}"}], f"read: {read.serialize()}")
+    check(read["gender"] == "female" and read["birthDate"] == "1990-01-01", f"read: {read.serialize()}")
+
+    found = client.resources("Patient").search(name=f"patient{run}").limit(2).fetch_all()
+    check(sorted(p.id for p in found) == sorted(p.id for p in created), f"search with paging: {len(found)} found")
+    check([p.id for p in found] == [p.id for p in reversed(created)], "search: newest first")
+    first_page = client.resources("Patient").search(name=f"patient{run}").limit(2).fetch_raw()
+    check(len(first_page["entry"]) == 2 and any(l["relation"] == "next" for l in first_page["link"]), "a next link")
+    by_birthdate = client.resources("Patient").search(birthdate="1990-01-03").fetch_all()
+    check([p.id for p in by_birthdate] == [created[2].id], "search by birthdate")
+    by_gender = client.resources("Patient").search(name=f"patient{run}", gender="female").fetch_all()
+    check(sorted(p.id for p in by_gender) == sorted([created[0].id, created[4].id]), "search by gender")
+    check(other.resources("Patient").search(name=f"patient{run}").fetch_all() == [], "another user's search")
+
+    # Read-modify-write as fhirpy does it: the whole resource, meta and doctors included.
+    read["name"] = [{"text": f"Renamed Patient{run}"}]
+    read.save()
+    check(read["meta"]["versionId"] == "2" and read["name"][0]["text"] == f"Renamed Patient{run}", "update")
+    check(read.serialize()["generalPractitioner"] == doctors, "update keeps the doctors")
+
+    stale = requests.put(f"{base}/Patient/{read.id}", json=read.serialize(), timeout=10,
+                         headers={"Authorization": f"Bearer {token}", "If-Match": 'W/"1"',
+                                  "Content-Type": "application/fhir+json"}, hooks=hooks["hooks"])
+    check(stale.status_code == 412 and stale.json()["issue"][0]["code"] == "conflict", f"stale: {stale.text}")
+
+    try:
+        client.resource("Patient", name=[{"text": "Strict"}], birthDate="1990", active=True).save()
+        fail("an element we cannot store was accepted")
+    except OutcomeError as e:
+        expressions = [i.get("expression", [""])[0] for i in e.resource["issue"]]
+        check(expressions == ["Patient.active"], f"refusal names the element: {e.resource}")
+
+    try:
+        other.reference("Patient", created[1].id).to_resource()
+        fail("another user read a patient")
+    except ResourceNotFound:
+        pass
+
+    created[1].delete()
+    try:
+        client.reference("Patient", created[1].id).to_resource()
+        fail("a deleted patient was read")
+    except ResourceNotFound:
+        pass
+
+    practitioners = client.resources("Practitioner").search(name=f"fhir {run}").fetch_all()
+    check([p.id for p in practitioners] == [doctor["id"]], "Practitioner search")
+    practitioner = client.reference("Practitioner", doctor["id"]).to_resource()
+    check(practitioner["identifier"][0]["value"] == f"L-{run}", f"Practitioner: {practitioner.serialize()}")
+    check(practitioner["qualification"][0]["code"]["text"] == "Cardiology", "Practitioner qualification")
+
+    print(f"fhirpy: every interaction as expected; fhir.resources (R4B) accepted all "
+          f"{validated['responses']} resources the server sent")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1].rstrip("/"))
