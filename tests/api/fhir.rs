@@ -385,6 +385,10 @@ async fn search_filters_by_name_birthdate_and_gender_and_refuses_what_it_cannot_
         response.expect(400, Some("invalid"));
         assert_eq!(response.expressions(), [parameter], "{query}");
     }
+    // A parameter with no name is refused too, without an empty expression (FHIR has none).
+    let unnamed = app.fhir_get("/api/fhir/Patient?=x", &token).await;
+    unnamed.expect(400, Some("invalid"));
+    assert!(unnamed.expressions().is_empty(), "{:#}", unnamed.body);
     let admin = app.admin_token("root@example.com").await;
     let everyone = app.fhir_get("/api/fhir/Patient", &admin).await;
     assert_eq!(everyone.body["entry"].as_array().unwrap().len(), 3, "an admin sees every patient");

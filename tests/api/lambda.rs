@@ -56,6 +56,39 @@ async fn auth_and_patients_binaries_answer_api_gateway_events() {
     assert_eq!(status, 401);
 }
 
+/// On Lambda the links of a searchset come from the event's `host` and
+/// `x-forwarded-proto` headers, as API Gateway sends them.
+#[tokio::test]
+async fn the_fhir_binary_answers_in_fhir_with_links_on_the_api_gateway_host() {
+    let database_url = fresh_database().await;
+    let env = [("DATABASE_URL", database_url.as_str()), ("JWT_SECRET", JWT_SECRET)];
+    let mut emulator = Emulator::start().await;
+    emulator.spawn("auth", "auth", &env);
+    emulator.spawn("fhir", "fhir", &env);
+    let (_, body) = http_answer(&emulator.invoke("auth", &event("auth-register.json")).await.unwrap());
+    let token = body["data"]["access_token"].as_str().unwrap().to_string();
+
+    let response = emulator.invoke("fhir", &event("fhir-metadata.json")).await.unwrap();
+    assert_eq!(response["headers"]["content-type"], "application/fhir+json; charset=utf-8");
+    let (status, metadata) = http_answer(&response);
+    assert_eq!((status, &metadata["resourceType"]), (200, &json!("CapabilityStatement")), "{metadata}");
+
+    let response = emulator.invoke("fhir", &with_token(event("fhir-patient-create.json"), &token)).await.unwrap();
+    let (status, patient) = http_answer(&response);
+    assert_eq!((status, &patient["name"][0]["text"]), (201, &json!("Ada Lovelace")), "{patient}");
+    assert_eq!(response["headers"]["etag"], "W/\"1\"");
+
+    let (status, bundle) =
+        http_answer(&emulator.invoke("fhir", &with_token(event("fhir-patient-search.json"), &token)).await.unwrap());
+    assert_eq!(status, 200, "{bundle}");
+    let host = "https://abc123.execute-api.us-east-1.amazonaws.com";
+    assert_eq!(bundle["link"][0]["url"], format!("{host}/api/fhir/Patient?name=lovelace&_count=2"));
+    assert_eq!(bundle["entry"][0]["fullUrl"], format!("{host}/api/fhir/Patient/{}", patient["id"].as_str().unwrap()));
+
+    let (status, outcome) = http_answer(&emulator.invoke("fhir", &event("fhir-patient-search.json")).await.unwrap());
+    assert_eq!((status, &outcome["issue"][0]["code"]), (401, &json!("login")), "{outcome}");
+}
+
 #[tokio::test]
 async fn every_binary_answers_warmups_without_touching_the_router() {
     let database_url = fresh_database().await;

@@ -35,19 +35,12 @@ pub struct PatientFields {
 }
 
 pub fn to_resource(patient: Patient, practitioners: Vec<Uuid>) -> PatientResource {
-    let mut telecom = Vec::new();
-    if let Some(value) = patient.phone {
-        telecom.push(ContactPoint { system: ContactSystem::Phone, value });
-    }
-    if let Some(value) = patient.email {
-        telecom.push(ContactPoint { system: ContactSystem::Email, value });
-    }
     PatientResource {
         resource_type: PatientType::Patient,
         id: patient.id,
         meta: Meta::new(patient.version, patient.updated_at),
         name: vec![human_name(patient.name)],
-        telecom,
+        telecom: ContactPoint::of_record(patient.phone, patient.email),
         gender: Gender::from_stored(&patient.gender),
         birth_date: patient.date_of_birth.to_string(),
         address: patient.address.map(|text| Address { text }).into_iter().collect(),

@@ -11,9 +11,7 @@ use shared::records::doctor::Doctor;
 use shared::{ApiError, AppState};
 
 use crate::patient_map::human_name;
-use crate::resources::{
-    Bundle, CodeableConcept, ContactPoint, ContactSystem, Identifier, Meta, PractitionerResource, Qualification,
-};
+use crate::resources::{Bundle, CodeableConcept, ContactPoint, Identifier, Meta, PractitionerResource, Qualification};
 use crate::search::{self, Searchset};
 use crate::wire::{Fhir, Origin};
 
@@ -21,13 +19,6 @@ use crate::wire::{Fhir, Origin};
 pub const LICENSE_SYSTEM: &str = "urn:healthcare-api:license";
 
 fn to_resource(doctor: Doctor) -> PractitionerResource {
-    let mut telecom = Vec::new();
-    if let Some(value) = doctor.phone {
-        telecom.push(ContactPoint { system: ContactSystem::Phone, value });
-    }
-    if let Some(value) = doctor.email {
-        telecom.push(ContactPoint { system: ContactSystem::Email, value });
-    }
     PractitionerResource {
         resource_type: "Practitioner",
         id: doctor.id,
@@ -38,7 +29,7 @@ fn to_resource(doctor: Doctor) -> PractitionerResource {
             .into_iter()
             .collect(),
         name: vec![human_name(doctor.name)],
-        telecom,
+        telecom: ContactPoint::of_record(doctor.phone, doctor.email),
         qualification: vec![Qualification { code: CodeableConcept { text: doctor.specialization } }],
     }
 }

@@ -144,6 +144,15 @@ pub struct ContactPoint {
     pub value: String,
 }
 
+impl ContactPoint {
+    /// A record's phone and email, phone first: how patients and doctors both hold them.
+    pub fn of_record(phone: Option<String>, email: Option<String>) -> Vec<ContactPoint> {
+        let phone = phone.map(|value| ContactPoint { system: ContactSystem::Phone, value });
+        let email = email.map(|value| ContactPoint { system: ContactSystem::Email, value });
+        phone.into_iter().chain(email).collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContactSystem {

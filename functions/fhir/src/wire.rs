@@ -170,8 +170,13 @@ pub async fn operation_outcome(response: Response) -> Response {
             .map(|e| Issue {
                 severity: "error",
                 code,
-                diagnostics: format!("{}: {}", e.field, e.message),
-                expression: vec![e.field],
+                // A query parameter can have an empty name; FHIR allows no empty strings.
+                diagnostics: if e.field.is_empty() {
+                    format!("A parameter with no name {}", e.message)
+                } else {
+                    format!("{}: {}", e.field, e.message)
+                },
+                expression: Some(e.field).filter(|f| !f.is_empty()).into_iter().collect(),
             })
             .collect()
     };
