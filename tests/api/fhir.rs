@@ -366,6 +366,7 @@ async fn search_filters_by_name_birthdate_and_gender_and_refuses_what_it_cannot_
         ("birthdate=eq1912-06-23", vec!["Alan 100% Turing"]),
         ("gender=female", vec!["Grace Hopper", "Ada King Lovelace"]),
         ("gender=female&birthdate=1990-12-10", vec!["Ada King Lovelace"]),
+        ("name=grace&_format=application/fhir%2Bjson", vec!["Grace Hopper"]),
     ] {
         let response = app.fhir_get(&format!("/api/fhir/Patient?{query}"), &token).await;
         assert_eq!(names(response.expect(200, None)), expected, "{query}");
@@ -380,6 +381,7 @@ async fn search_filters_by_name_birthdate_and_gender_and_refuses_what_it_cannot_
         ("_count=101", "_count"),
         ("_cursor=garbage", "_cursor"),
         ("name=a&name=b", "name"),
+        ("_format=xml", "_format"),
     ] {
         let response = app.fhir_get(&format!("/api/fhir/Patient?{query}"), &token).await;
         response.expect(400, Some("invalid"));
@@ -393,7 +395,7 @@ async fn search_filters_by_name_birthdate_and_gender_and_refuses_what_it_cannot_
     let everyone = app.fhir_get("/api/fhir/Patient", &admin).await;
     assert_eq!(everyone.body["entry"].as_array().unwrap().len(), 3, "an admin sees every patient");
     let lists = app.audit("patient.list").await.len();
-    assert_eq!(lists, 8, "one audit event per search that ran");
+    assert_eq!(lists, 9, "one audit event per search that ran");
 }
 
 #[tokio::test]

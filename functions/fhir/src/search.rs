@@ -12,8 +12,15 @@ use crate::resources::{Bundle, BundleEntry, BundleLink, EntrySearch};
 /// The cursor parameter of `next` links: opaque to clients, issued by this server.
 const CURSOR: &str = "_cursor";
 
-/// `_count` (1-100, default 20) and the cursor of a `next` link.
+/// `_count` (1-100, default 20) and the cursor of a `next` link; and `_format`, which
+/// some clients add: any spelling of JSON is what is served anyway, anything else (XML,
+/// Turtle) is refused rather than answered in JSON.
 pub fn page(query: &mut Query) -> Page {
+    if let Some(format) = query.take("_format")
+        && !["json", "application/json", "application/fhir+json"].contains(&format.as_str())
+    {
+        query.reject("_format", "only JSON is served: json, application/json or application/fhir+json");
+    }
     query.page_named("_count", CURSOR)
 }
 
