@@ -119,6 +119,8 @@ def warm_api(work):
             "GET /api/patients (20)": (f"{base}/api/patients", lua(f"{work}/list.lua", "GET", token)),
             "POST /api/patients": (f"{base}/api/patients", lua(f"{work}/create.lua", "POST", token, {"name": "Load", "date_of_birth": "1990-05-05"})),
             "POST /api/auth/login": (f"{base}/api/auth/login", lua(f"{work}/login.lua", "POST", None, creds)),
+            # The same patient as FHIR: the read plus its doctors, typed serialisation.
+            "GET /api/fhir/Patient/{id}": (f"{base}/api/fhir/Patient/{patient}", lua(f"{work}/fhir-get.lua", "GET", token)),
         }
         # By request, then by concurrency ("1", "32", "128": JSON's keys are strings).
         warm = {}
@@ -147,6 +149,8 @@ def warm_api(work):
             "update patient": lambda i: request(base, "PUT", f"/api/patients/{patient}", {"notes": f"n{i}"}, token),
             "list doctors": lambda i: request(base, "GET", "/api/doctors", None, token),
             "me": lambda i: request(base, "GET", "/api/auth/me", None, token),
+            "fhir read patient": lambda i: request(base, "GET", f"/api/fhir/Patient/{patient}", None, token),
+            "fhir search patients": lambda i: request(base, "GET", "/api/fhir/Patient?_count=20", None, token),
         }
         for kind, call in kinds.items():
             psql("bench", "SELECT pg_stat_statements_reset()")
@@ -352,9 +356,16 @@ def cold_starts(arch_dir, starts=21):
 
 
 def memory(arch_dir, token, patient):
-    runtime = Runtime([apigw(f"/api/patients/{patient}", token) for _ in range(1000)])
+    """RSS of a function serving the same read 1,000 times: the REST read and the FHIR one."""
+    reads = {"patients": "/api/patients/{id}", "fhir": "/api/fhir/Patient/{id}"}
+    results["memory"] = {name: {"path": path, **memory_of(os.path.join(arch_dir, name, "bootstrap"), path.replace("{id}", patient), token)}
+                         for name, path in reads.items()}
+
+
+def memory_of(binary, path, token):
+    runtime = Runtime([apigw(path, token) for _ in range(1000)])
     env = lambda_env(runtime, {"DATABASE_URL": f"{PG}/bench?sslmode=disable", "JWT_SECRET": JWT})
-    proc = subprocess.Popen([os.path.join(arch_dir, "patients", "bootstrap")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rss_at = {}
     while not runtime.done.is_set():
         n = len(runtime.answered)
@@ -366,7 +377,7 @@ def memory(arch_dir, token, patient):
     proc.kill()
     proc.wait()
     runtime.close()
-    results["memory"] = {"after_100": rss_at[100], "after_1000": rss_at[1000], "ok": ok}
+    return {"after_100": rss_at[100], "after_1000": rss_at[1000], "ok": ok}
 
 
 def rss_kib(pid):
