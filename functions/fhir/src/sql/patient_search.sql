@@ -12,7 +12,7 @@ WITH page AS (
     LIMIT :fetch
 )
 SELECT page.*,
-       ARRAY(SELECT doctor_id FROM mappings WHERE patient_id = page.id ORDER BY assigned_at DESC, id DESC)
+       ARRAY(SELECT doctor_id FROM mappings WHERE patient_id = page.id ORDER BY id DESC)
            AS practitioners
 FROM page
 ORDER BY id DESC

@@ -6,7 +6,7 @@
 -- 404 and a 400 from a stale version (412).
 WITH target AS (
     SELECT id,
-           ARRAY(SELECT doctor_id FROM mappings WHERE patient_id = patients.id ORDER BY assigned_at DESC, id DESC)
+           ARRAY(SELECT doctor_id FROM mappings WHERE patient_id = patients.id ORDER BY id DESC)
                AS practitioners
     FROM patients
     WHERE id = :id AND (:sees_all OR owner_id = :actor)
