@@ -16,7 +16,6 @@ Everything runs on this machine over loopback, with bounded request counts and t
 import base64
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import platform
@@ -25,11 +24,11 @@ import statistics
 import struct
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-import uuid
 from datetime import datetime, timezone
+
+from bench_lambda import Runtime, apigw, create_secrets, free_port, lambda_env, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -226,107 +225,10 @@ def patient_read_sql(patient, owner, session):
     return sql + ";\n"
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url):
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url)
-            return
-        except Exception:
-            time.sleep(0.05)
-    raise SystemExit(f"{url} never answered")
-
-
-# --- a minimal Lambda Runtime API, for cold starts and memory -------------------------
-
-class Runtime:
-    """Hands out `events` one per poll, timing the first poll and each answer."""
-
-    def __init__(self, events):
-        self.events = list(events)
-        self.first_poll = None
-        self.served = []
-        self.answered = []
-        self.done = threading.Event()
-        runtime = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                if runtime.first_poll is None:
-                    runtime.first_poll = time.perf_counter()
-                if not runtime.events:
-                    runtime.done.set()
-                    time.sleep(3600)  # park the runtime until it is killed
-                    return
-                body = json.dumps(runtime.events.pop(0)).encode()
-                self.send_response(200)
-                for k, v in {"Lambda-Runtime-Aws-Request-Id": str(uuid.uuid4()),
-                             "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 30000),
-                             "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:bench",
-                             "Content-Type": "application/json", "Content-Length": str(len(body))}.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                runtime.served.append(time.perf_counter())
-                self.wfile.write(body)
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length", 0))
-                payload = self.rfile.read(length)
-                runtime.answered.append((time.perf_counter(), payload))
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.server.shutdown()
-
-
-def lambda_env(runtime, extra):
-    return {**os.environ, "AWS_LAMBDA_RUNTIME_API": runtime.address, "AWS_LAMBDA_FUNCTION_NAME": "bench",
-            "AWS_LAMBDA_FUNCTION_VERSION": "1", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "RUST_LOG": "warn", **extra}
-
-
-def apigw(path, token=None, method="GET"):
-    with open(os.path.join(ROOT, "events", "health.json")) as f:
-        event = json.load(f)
-    event["rawPath"] = path
-    event["requestContext"]["http"]["path"] = path
-    event["requestContext"]["http"]["method"] = method
-    event["requestContext"]["requestId"] = str(uuid.uuid4())
-    if token:
-        event["headers"]["authorization"] = f"Bearer {token}"
-    return event
-
-
 def secrets():
     """Two secrets in the emulator; the binaries read both at every cold start."""
-    import urllib.parse
-    endpoint = os.environ["AWS_ENDPOINT_URL"]
-    arns = []
-    for name, value in (("bench/db", json.dumps({"url": f"{PG}/bench?sslmode=disable"})), ("bench/jwt", JWT)):
-        body = json.dumps({"Name": f"{name}-{uuid.uuid4()}", "SecretString": value}).encode()
-        req = urllib.request.Request(endpoint, data=body, method="POST", headers={
-            "X-Amz-Target": "secretsmanager.CreateSecret", "Content-Type": "application/x-amz-json-1.1",
-            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261122/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0"})
-        with urllib.request.urlopen(req) as r:
-            arns.append(json.loads(r.read())["ARN"])
-    return {"DATABASE_SECRET_ARN": arns[0], "JWT_SECRET_ARN": arns[1]}
+    return create_secrets(os.environ["AWS_ENDPOINT_URL"], {"DATABASE_SECRET_ARN": json.dumps({"url": f"{PG}/bench?sslmode=disable"}),
+                                                           "JWT_SECRET_ARN": JWT})
 
 
 def start_once(binary, extra):

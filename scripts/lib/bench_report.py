@@ -17,6 +17,58 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 KEPT = "## Changes and their cost"
 
 
+# Lambda arm64 in us-east-1: $0.0000133334 per GB-second (first tier) and $0.20 per
+# million requests; HTTP API $1.00 per million (first 300 million). The prices AWS has
+# published since 2022, as read on 2026-11-28; check aws.amazon.com/lambda/pricing.
+PRICE_DATE = "2026-11-28"
+GB_SECOND = 0.0000133334
+PER_MILLION = 0.20 + 1.00
+# The memory template.yaml gives each function (its parameters' defaults), chosen from
+# the cost table this report prints.
+CHOSEN = {"crud": 512, "auth": 1769}
+
+
+def cost_per_million(mb, p50_ms):
+    billed_ms = max(1, -(-p50_ms // 1))  # Lambda bills whole milliseconds, rounded up
+    return PER_MILLION + billed_ms / 1000 * mb / 1024 * GB_SECOND * 1e6
+
+
+def cpu_share_section(share):
+    if not share:
+        return []
+    at = share["sizes"]
+    lines = ["## At Lambda's CPU share (x86_64, cgroup CPU quota = MB / 1769 of a core, scripts/lib/bench_cpu_share.py)", "",
+             f"Each function runs under a CFS quota of MB / 1769 x {share['period_us'] // 1000} ms per {share['period_us'] // 1000} ms period, the share of a",
+             "core Lambda allocates at that memory size. Cold figures are medians of "
+             f"{share['starts']} starts; warm figures are {share['warm']} invocations after one cold start. CPU time is",
+             "the whole process (all threads, from the cgroup's usage counter); wall time is what a user waits.",
+             "", "What this models: CPU cost, and the wait a quota adds to it. What it cannot: Lambda's init phase (reported",
+             "to run with more CPU than the share, so init may be faster on AWS), the network distance to Secrets Manager and",
+             "Neon (everything here is on loopback: add a few ms per round trip), Firecracker, and arm64 (these are x86_64 builds).", "",
+             "**Cold, the minimal path** (patients; secrets from the environment; PostgreSQL over TCP with SCRAM; one warmup):", "",
+             "| memory | share | init | first invocation | CPU |", "|---|---|---|---|---|",
+             *[f"| {mb} MB | {int(mb) / 1769:.0%} | {r['base']['init']:.1f} ms | {r['base']['first']:.1f} ms | {r['base']['cpu']:.1f} ms |"
+               for mb, r in at.items()], "",
+             "**Cold, the path users meet** (patients; both secrets over HTTPS from a TLS-fronted Secrets Manager emulator whose",
+             "CA the SDK trusts through `AWS_CA_BUNDLE`; PostgreSQL over TLS 1.3 with certificate and host name verification and",
+             "SCRAM-SHA-256; the first event a `GET /api/patients/{id}`):", "",
+             "| memory | init | first invocation | cold total (wall) | CPU |", "|---|---|---|---|---|",
+             *[f"| {mb} MB | {r['tls']['init']:.1f} ms | {r['tls']['first']:.1f} ms | {r['tls']['total']:.1f} ms | {r['tls']['cpu']:.1f} ms |"
+               for mb, r in at.items()], "",
+             "**Warm**:", "",
+             "| memory | GET-by-id p50 | p99 | CPU per GET | login p50 (auth) |", "|---|---|---|---|---|",
+             *[f"| {mb} MB | {r['get']['p50']:.2f} ms | {r['get']['p99']:.2f} ms | {r['get']['cpu'] * 1000:.0f} us | {r['login']['p50']:.0f} ms |"
+               for mb, r in at.items()], "",
+             f"**Cost per million requests** (arm64 prices for us-east-1 as read on {PRICE_DATE}: ${GB_SECOND} per GB-s, $0.20 per",
+             "million requests, plus $1.00 per million for the HTTP API; duration = the p50 above, billed in whole ms):", "",
+             "| memory | GET-by-id (patients, doctors, mappings, admin, fhir) | login (auth) |", "|---|---|---|",
+             *[f"| {mb} MB | ${cost_per_million(int(mb), r['get']['p50']):.2f} | ${cost_per_million(int(mb), r['login']['p50']):.2f} |"
+               for mb, r in at.items()], "",
+             f"`template.yaml` gives the CRUD functions {CHOSEN['crud']} MB and auth {CHOSEN['auth']} MB by default (parameters `MemorySize`",
+             "and `AuthMemorySize`); see the closing paragraph of this section in BENCHMARKS' history for why.", ""]
+    return lines
+
+
 def write_report(results, path):
     budgets = []
 
@@ -44,6 +96,19 @@ def write_report(results, path):
     budget("one round trip per CRUD request", all(v == 1 for v in crud.values()), ", ".join(f"{k} {v:g}" for k, v in crud.items()))
     budget("GET-by-id at c=32 >= 60% of the same SQL through pgbench", ratio_same >= 0.6, f"{ratio_same:.0%}")
     budget("login within 1.3x one argon2id hash", login_p50 <= 1.3 * argon2_ms, f"login p50 {login_p50:.1f} ms vs hash {argon2_ms:.1f} ms ({login_p50 / argon2_ms:.2f}x)")
+    share = results.get("cpu_share")
+    if share:
+        at = share["sizes"]
+        auth_mb = str(CHOSEN["auth"])
+        budget("cold-start CPU (patients: env secrets, TCP + SCRAM, one warmup) <= 4 ms", at["1769"]["base"]["cpu"] <= 4,
+               f"{at['1769']['base']['cpu']:.1f} ms (median of {share['starts']})")
+        budget("full cold path CPU (secrets over HTTPS, TLS + SCRAM, first GET) <= 10 ms", at["1769"]["tls"]["cpu"] <= 10,
+               f"{at['1769']['tls']['cpu']:.1f} ms")
+        budget("full cold path at the 256 MB share <= 100 ms wall", at["256"]["tls"]["total"] <= 100, f"{at['256']['tls']['total']:.0f} ms")
+        budget("init with secrets from the environment at the 256 MB share <= 10 ms", at["256"]["base"]["init"] <= 10,
+               f"{at['256']['base']['init']:.1f} ms")
+        budget("warm GET-by-id <= 0.06 ms CPU per invocation", at["1769"]["get"]["cpu"] <= 0.06, f"{at['1769']['get']['cpu'] * 1000:.0f} us")
+        budget(f"login p50 <= 100 ms at auth's size ({auth_mb} MB)", at[auth_mb]["login"]["p50"] <= 100, f"{at[auth_mb]['login']['p50']:.0f} ms")
     refused = {c: w["POST /api/auth/login"][c]["non2xx"] for c in ("32", "128")}
     budget("concurrent correct logins of one account are never throttled", not any(refused.values()),
            ", ".join(f"c={c}: {n} non-2xx" for c, n in refused.items()))
@@ -91,6 +156,7 @@ def write_report(results, path):
               "| function | request | RSS after 100 | RSS after 1,000 | peak RSS | answered 200 |", "|---|---|---|---|---|---|",
               *[f"| {n} | `GET {m['path']}` | {m['after_100']['VmRSS'] / 1024:.1f} MiB | {m['after_1000']['VmRSS'] / 1024:.1f} MiB | "
                 f"{m['after_1000']['VmHWM'] / 1024:.1f} MiB | {m['ok']} of 1,000 |" for n, m in mem.items()], "",
+              *cpu_share_section(share),
               "## Database round trips per request (counted by `pg_stat_statements`, 20 requests each)", "",
               "| request | statements |", "|---|---|", *[f"| {k} | {v:g} |" for k, v in trips.items()], "",
               "Each statement is one round trip: statements go out as unnamed extended-protocol messages in one flight.",

@@ -41,11 +41,29 @@ start_moto() {
   echo "==> Secrets Manager emulator (moto) on 127.0.0.1:$port"
 }
 
-# stop_moto: stops the emulator start_moto started, if it did. Never fails, so a
-# cleanup trap can call it.
+# start_moto_tls DIR CA CERT KEY: a second Secrets Manager, behind TLS with CERT (for
+# localhost, signed by CA), as Secrets Manager is reached on AWS. Sets MOTO_TLS_URL;
+# clients trust CA through AWS_CA_BUNDLE. Its process id is MOTO_TLS_PID.
+start_moto_tls() {
+  local dir=$1 ca=$2 cert=$3 key=$4 port
+  port=$(free_port)
+  "$TOOLS_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" -c "$cert" -k "$key" >"$dir/moto-tls.log" 2>&1 &
+  MOTO_TLS_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fs --cacert "$ca" "https://localhost:$port/moto-api/" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  export MOTO_TLS_URL="https://localhost:$port"
+}
+
+# stop_moto: stops the emulators start_moto and start_moto_tls started, if they did.
+# Never fails, so a cleanup trap can call it.
 stop_moto() {
-  if [ -n "${MOTO_PID:-}" ]; then
-    kill "$MOTO_PID" 2>/dev/null || true
-    wait "$MOTO_PID" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "${MOTO_PID:-}" "${MOTO_TLS_PID:-}"; do
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
 }

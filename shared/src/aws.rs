@@ -35,13 +35,19 @@ impl Target {
     /// of a cold start (docs/BENCHMARKS.md) - to reach an endpoint whose chain always
     /// ends at one of five known roots. The China partition (other CAs) and a custom
     /// HTTPS endpoint (a proxy, an emulator with its own CA) keep the default.
+    ///
+    /// `AWS_CA_BUNDLE` (the AWS tools' own variable), when set, is the whole trust store
+    /// instead: how a custom HTTPS endpoint with a private CA (a TLS-fronted emulator in
+    /// the benchmarks, a corporate proxy) is trusted without the system bundle.
     pub fn http_client(&self) -> Result<Option<SharedHttpClient>, ConfigError> {
-        if !trusts_amazon_roots_only(&self.region, self.endpoint.as_deref()) {
-            return Ok(None);
-        }
+        let roots = match std::env::var("AWS_CA_BUNDLE").ok().filter(|path| !path.is_empty()) {
+            Some(path) => std::fs::read(&path).map_err(|e| ConfigError(format!("AWS_CA_BUNDLE {path}: {e}")))?,
+            None if trusts_amazon_roots_only(&self.region, self.endpoint.as_deref()) => AMAZON_ROOTS.to_vec(),
+            None => return Ok(None),
+        };
         use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
         let context = TlsContext::builder()
-            .with_trust_store(TrustStore::empty().with_pem_certificate(AMAZON_ROOTS))
+            .with_trust_store(TrustStore::empty().with_pem_certificate(roots))
             .build()
             .map_err(|e| ConfigError(format!("TLS settings for AWS clients: {e}")))?;
         Ok(Some(
