@@ -7,7 +7,8 @@ Run by scripts/bench after bench_measure.py; adds its figures to the same JSON f
     BENCH_PG_BIN       PostgreSQL's bin directory
     BENCH_PG_CA        the CA that signed the cluster's and the TLS emulator's certificates
     BENCH_TLS_ENDPOINT the Secrets Manager emulator behind TLS (https://localhost:port)
-    AWS_ENDPOINT_URL   the plain one (for creating secrets there is no difference)
+    BENCH_MB, BENCH_STARTS  optional: the memory sizes ("128 256 512 1024 1769") and
+                       cold starts per size (21), for a quicker look
 
 What this models: the CPU time a cold start and an invocation take, and the wall time
 they take when a scheduler quota allows only the share of a core Lambda allocates.
@@ -112,10 +113,6 @@ def cold(binary, mb, env_extra, event):
         stop(runtime, proc, group)
         raise SystemExit(f"{binary} at {mb} MB did not answer")
     cpu = group.cpu_ms()
-    if os.environ.get("BENCH_DEBUG"):
-        tasks = os.listdir(f"/proc/{proc.pid}/task")
-        sched = sum(int(open(f"/proc/{proc.pid}/task/{t}/schedstat").read().split()[0]) for t in tasks) / 1e6
-        print(f"      cgroup {cpu:.1f} ms, schedstat {sched:.1f} ms over {len(tasks)} threads", flush=True)
     (answered, body), = runtime.answered
     stop(runtime, proc, group)
     if b'"statusCode":200' not in body and b'"warmup":"done"' not in body:

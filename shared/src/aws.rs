@@ -18,6 +18,8 @@ pub struct Target {
     pub region: String,
     /// `AWS_ENDPOINT_URL`, or the service's own variable: a local emulator in tests.
     pub endpoint: Option<String>,
+    /// `AWS_CA_BUNDLE`: a PEM file of the only CAs to trust (see `http_client`).
+    pub ca_bundle: Option<String>,
 }
 
 impl Target {
@@ -26,7 +28,8 @@ impl Target {
             .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
             .map_err(|_| ConfigError("AWS_REGION is not set (Lambda sets it; set it to reach AWS elsewhere)".into()))?;
         let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var(service_endpoint_var)).ok();
-        Ok(Self { region, endpoint })
+        let ca_bundle = std::env::var("AWS_CA_BUNDLE").ok().filter(|path| !path.is_empty());
+        Ok(Self { region, endpoint, ca_bundle })
     }
 
     /// The HTTPS client to give the SDK, or `None` for the SDK's default.
@@ -40,8 +43,8 @@ impl Target {
     /// instead: how a custom HTTPS endpoint with a private CA (a TLS-fronted emulator in
     /// the benchmarks, a corporate proxy) is trusted without the system bundle.
     pub fn http_client(&self) -> Result<Option<SharedHttpClient>, ConfigError> {
-        let roots = match std::env::var("AWS_CA_BUNDLE").ok().filter(|path| !path.is_empty()) {
-            Some(path) => std::fs::read(&path).map_err(|e| ConfigError(format!("AWS_CA_BUNDLE {path}: {e}")))?,
+        let roots = match &self.ca_bundle {
+            Some(path) => std::fs::read(path).map_err(|e| ConfigError(format!("AWS_CA_BUNDLE {path}: {e}")))?,
             None if trusts_amazon_roots_only(&self.region, self.endpoint.as_deref()) => AMAZON_ROOTS.to_vec(),
             None => return Ok(None),
         };
@@ -75,6 +78,24 @@ mod tests {
         let mut store = rustls::RootCertStore::empty();
         let (added, rejected) = store.add_parsable_certificates(certs);
         assert_eq!((added, rejected), (5, 0));
+    }
+
+    #[test]
+    fn a_ca_bundle_replaces_the_trust_store_and_must_be_readable() {
+        let target = |ca_bundle: Option<&str>| Target {
+            region: "us-east-1".into(),
+            endpoint: Some("https://localhost:4566".into()),
+            ca_bundle: ca_bundle.map(str::to_string),
+        };
+        // A custom HTTPS endpoint alone keeps the SDK's default client (the system bundle);
+        // with a bundle, the client is ours, trusting that bundle.
+        assert!(target(None).http_client().unwrap().is_none());
+        let bundle = std::env::temp_dir().join(format!("aws-ca-{}.pem", std::process::id()));
+        std::fs::write(&bundle, AMAZON_ROOTS).unwrap();
+        assert!(target(bundle.to_str()).http_client().unwrap().is_some());
+        std::fs::remove_file(&bundle).unwrap();
+        let missing = target(bundle.to_str()).http_client().err().expect("a missing bundle is an error");
+        assert!(missing.0.contains("AWS_CA_BUNDLE"), "{}", missing.0);
     }
 
     #[test]
