@@ -94,7 +94,7 @@ mod tests {
         std::fs::write(&bundle, AMAZON_ROOTS).unwrap();
         assert!(target(bundle.to_str()).http_client().unwrap().is_some());
         std::fs::remove_file(&bundle).unwrap();
-        let missing = target(bundle.to_str()).http_client().err().expect("a missing bundle is an error");
+        let Err(missing) = target(bundle.to_str()).http_client() else { panic!("a missing bundle is an error") };
         assert!(missing.0.contains("AWS_CA_BUNDLE"), "{}", missing.0);
     }
 
