@@ -167,6 +167,12 @@ impl Db {
 
     /// Opens a connection if there is none and checks it answers: the health route and
     /// the Lambda warmup.
+    /// Opens the pool's first connection now (TCP, TLS, authentication), without a
+    /// statement, so the first request finds it open.
+    pub async fn open_first(&self) -> Result<(), ApiError> {
+        self.pool.get().await.map(drop).map_err(ApiError::from)
+    }
+
     pub async fn ping(&self) -> Result<(), ApiError> {
         self.query("SELECT 1", &[]).await.map(drop)
     }
