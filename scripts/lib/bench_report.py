@@ -59,7 +59,7 @@ def cpu_share_section(share):
              "| memory | GET-by-id p50 | p99 | CPU per GET | login p50 (auth) |", "|---|---|---|---|---|",
              *[f"| {mb} MB | {r['get']['p50']:.2f} ms | {r['get']['p99']:.2f} ms | {r['get']['cpu'] * 1000:.0f} us | {r['login']['p50']:.0f} ms |"
                for mb, r in at.items()], "",
-             f"**Cost per million requests** (arm64 prices for us-east-1 as read on {PRICE_DATE}: ${GB_SECOND} per GB-s, $0.20 per",
+             f"**Cost per million requests** (arm64 prices for us-east-1 as read on {PRICE_DATE}: ${GB_SECOND:.10f} per GB-s, $0.20 per",
              "million requests, plus $1.00 per million for the HTTP API; duration = the p50 above, billed in whole ms):", "",
              "| memory | GET-by-id (patients, doctors, mappings, admin, fhir) | login (auth) |", "|---|---|---|",
              *[f"| {mb} MB | ${cost_per_million(int(mb), r['get']['p50']):.2f} | ${cost_per_million(int(mb), r['login']['p50']):.2f} |"
@@ -85,8 +85,11 @@ def write_report(results, path):
     ratio_ceiling = get32 / results["pgbench_select_only"]
     login_p50 = w["POST /api/auth/login"]["1"]["p50"]
     mib = 1024 * 1024
-    budget("init to first poll <= 10 ms (secrets from the emulator included)", all(c["init"] <= 10 for c in cold.values()),
-           ", ".join(f"{n} {c['init']:.1f}" for n, c in cold.items()) + " ms")
+    # Init alone was the budget (<= 10 ms) until the first connection moved into init
+    # (issue 13): what a cold request waits for is init and the first invocation together.
+    budget("cold start, init + first invocation <= 20 ms (secrets from the emulator included)",
+           all(c["init"] + c["first"] <= 20 for c in cold.values()),
+           ", ".join(f"{n} {c['init'] + c['first']:.1f}" for n, c in cold.items()) + " ms")
     budget("binary <= 8 MiB stripped", all(v <= 8 * mib for arch in sizes.values() for v in arch.values()),
            f"largest {max(v for arch in sizes.values() for v in arch.values()) / mib:.2f} MiB")
     budget("RSS <= 40 MiB after 1,000 invocations", all(m["after_1000"]["VmHWM"] <= 40 * 1024 for m in mem.values()),
@@ -142,9 +145,9 @@ def write_report(results, path):
               f"With MFA on, signing in (password step, then `POST /api/auth/mfa/verify` with a TOTP code) takes {results['mfa_login']['p50']:.1f} ms at the median",
               f"({results['mfa_login']['password_step_p50']:.1f} ms of it the password step; {results['mfa_login']['users']} accounts, one sign-in each: a code is accepted once).", "",
               "## Cold start (x86_64 release binaries, a Lambda Runtime API emulator in scripts/lib/bench_measure.py, median of 21 starts)", "",
-              "Init = process start until the first poll for an event, with both secrets fetched from the local Secrets Manager",
-              "(moto). First invocation = a warmup event handed over until the answer is posted: opening the database connection",
-              "(TCP, SCRAM) and one query.", "",
+              "Init = process start until the first poll for an event: both secrets fetched from the local Secrets Manager",
+              "(moto), and the database connection opened (TCP, SCRAM), which Lambda's init phase is the place for. First",
+              "invocation = a warmup event handed over until the answer is posted: one query on that connection.", "",
               "| function | init, secrets from Secrets Manager | init, secrets from the environment | first invocation |", "|---|---|---|---|",
               *[f"| {n} | {c['init']:.1f} ms | {c['init_env']:.1f} ms | {c['first']:.1f} ms |" for n, c in cold.items()], "",
               "The difference between the two init columns is the Secrets Manager path: the SDK client and one",

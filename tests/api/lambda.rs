@@ -56,6 +56,23 @@ async fn auth_and_patients_binaries_answer_api_gateway_events() {
     assert_eq!(status, 401);
 }
 
+/// The first connection is opened during init; a database that is down then must not
+/// stop the function from starting: it answers warmups (saying so) and requests.
+#[tokio::test]
+async fn a_function_starts_and_answers_while_the_database_is_down() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("postgres://nobody:secret@127.0.0.1:{port}/none?sslmode=disable");
+    let env = [("DATABASE_URL", url.as_str()), ("JWT_SECRET", JWT_SECRET), ("DB_CONNECT_TIMEOUT_MS", "300")];
+    let mut emulator = Emulator::start().await;
+    emulator.spawn("patients", "patients", &env);
+    let answer = emulator.invoke("patients", &event("warmup.json")).await.unwrap();
+    assert_eq!(answer, json!({"warmup": "done", "database": "unreachable"}));
+    let (status, body) = http_answer(&emulator.invoke("patients", &event("patients-list.json")).await.unwrap());
+    assert_eq!(status, 401, "the token is checked before the database is needed: {body}");
+}
+
 /// On Lambda the links of a searchset come from the event's `host` and
 /// `x-forwarded-proto` headers, as API Gateway sends them.
 #[tokio::test]
