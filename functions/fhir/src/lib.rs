@@ -9,7 +9,7 @@ mod capability;
 mod patient;
 mod patient_map;
 mod practitioner;
-pub mod resources;
+mod resources;
 mod search;
 mod wire;
 
@@ -20,9 +20,6 @@ use shared::db::Statement;
 use shared::http::panic_response;
 use shared::{ApiError, AppState};
 use tower_http::catch_panic::CatchPanicLayer;
-
-pub use practitioner::LICENSE_SYSTEM;
-pub use wire::FHIR_JSON;
 
 const BASE: &str = "/api/fhir";
 const METADATA: &str = "/api/fhir/metadata";

@@ -16,7 +16,7 @@ use crate::search::{self, Searchset};
 use crate::wire::{Fhir, Origin};
 
 /// Where licence numbers come from: this system's own naming of them.
-pub const LICENSE_SYSTEM: &str = "urn:healthcare-api:license";
+const LICENSE_SYSTEM: &str = "urn:healthcare-api:license";
 
 fn to_resource(doctor: Doctor) -> PractitionerResource {
     PractitionerResource {

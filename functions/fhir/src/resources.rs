@@ -28,6 +28,8 @@ impl Resource for PatientInput {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", expecting = "a Patient resource (a JSON object)")]
 pub struct PatientInput {
+    /// Checked while parsing (anything but `Patient` is refused), not read after.
+    #[allow(dead_code)]
     pub resource_type: PatientType,
     /// Ignored on create (FHIR: the server assigns ids); on update it must equal the URL's.
     pub id: Option<String>,

@@ -17,7 +17,7 @@ use shared::error::{ErrorReport, FieldError};
 
 use crate::resources::{Issue, OperationOutcome, Resource};
 
-pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 const ACCEPTED: &[&str] = &["application/fhir+json", "application/json"];
 
 /// A request body parsed straight into a typed resource. A fault is reported at its
