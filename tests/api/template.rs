@@ -100,3 +100,18 @@ fn the_list_of_functions_names_every_http_function_crate() {
     listed.sort();
     assert_eq!(crates, listed);
 }
+
+/// Every function has its own log group in the template, with the stack's retention:
+/// without one, Lambda creates it on first use and keeps its logs forever.
+#[test]
+fn every_function_has_a_log_group_with_the_retention_parameter() {
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = entry.file_name().into_string().unwrap();
+        let resource = format!("{}{}Function", name[..1].to_uppercase(), &name[1..]);
+        let group =
+            format!("{{LogGroupName: !Sub \"/aws/lambda/${{{resource}}}\", RetentionInDays: !Ref LogRetentionDays}}");
+        assert!(template.contains(&group), "{resource} has no log group with LogRetentionDays in template.yaml");
+    }
+}
