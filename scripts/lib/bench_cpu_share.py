@@ -22,9 +22,8 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 
-from bench_lambda import Runtime, apigw, create_secrets, free_port, lambda_env, wait_for
+from bench_lambda import Runtime, apigw, create_secrets, free_port, lambda_env, request, wait_for
 
 SIZES = [int(mb) for mb in os.environ.get("BENCH_MB", "128 256 512 1024 1769").split()]
 PERIOD_US = 100_000  # the CFS default; Lambda does not publish its own period
@@ -144,13 +143,6 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def request(base, path, body, token=None):
-    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})})
-    with urllib.request.urlopen(req) as r:
-        return json.loads(r.read())["data"]
-
-
 def prepare():
     """A database of its own with one user and one patient; returns (patient, token,
     login body). The token is minted now, so it is fresh for the whole run."""
@@ -165,8 +157,10 @@ def prepare():
     try:
         wait_for(base + "/api/health")
         creds = {"email": "cpu@example.com", "password": "cpu-share-password"}
-        token = request(base, "/api/auth/register", {"name": "CPU", **creds})["access_token"]
-        patient = request(base, "/api/patients", {"name": "Share", "date_of_birth": "1980-01-01"}, token)["id"]
+        _, registered = request(base, "POST", "/api/auth/register", {"name": "CPU", **creds})
+        token = registered["data"]["access_token"]
+        _, created = request(base, "POST", "/api/patients", {"name": "Share", "date_of_birth": "1980-01-01"}, token)
+        patient = created["data"]["id"]
         return patient, token, creds
     finally:
         api.terminate()

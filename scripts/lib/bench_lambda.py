@@ -1,7 +1,7 @@
 """The Lambda side of the benchmarks, shared by bench_measure.py and bench_cpu_share.py:
 a minimal Lambda Runtime API (hands out events, times the first poll and each answer),
-the environment a function binary gets on Lambda, API Gateway events, and secrets in
-the local Secrets Manager."""
+the environment a function binary gets on Lambda, API Gateway events, secrets in the
+local Secrets Manager, and JSON requests to the local API (to set up what they read)."""
 import http.server
 import json
 import os
@@ -26,6 +26,19 @@ def create_secrets(endpoint, values, context=None):
         with urllib.request.urlopen(req, context=context) as r:
             arns[variable] = json.loads(r.read())["ARN"]
     return arns
+
+
+def request(base, method, path, body=None, token=None):
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
+    if body is not None:
+        req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def free_port():

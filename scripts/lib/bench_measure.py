@@ -28,7 +28,7 @@ import time
 import urllib.request
 from datetime import datetime, timezone
 
-from bench_lambda import Runtime, apigw, create_secrets, free_port, lambda_env, wait_for
+from bench_lambda import Runtime, apigw, create_secrets, free_port, lambda_env, request, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -47,19 +47,6 @@ def run(cmd, **kw):
 
 def psql(db, sql):
     return run([os.path.join(PG_BIN, "psql"), f"{PG}/{db}", "-qAtc", sql]).strip()
-
-
-def request(base, method, path, body=None, token=None):
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None)
-    if body is not None:
-        req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 # --- the warm API --------------------------------------------------------------------

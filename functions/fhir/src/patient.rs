@@ -34,8 +34,15 @@ fn not_found() -> ApiError {
     ApiError::NotFound("No such Patient.".into())
 }
 
+/// The row's patient and its doctors as a resource.
 fn resource(row: &Row) -> Result<PatientResource, ApiError> {
     Ok(to_resource(Patient::from_row(row)?, column(row, "practitioners")?))
+}
+
+/// One patient as an answer, its version as the ETag.
+fn answer(patient: Patient, practitioners: Vec<Uuid>) -> Fhir<PatientResource> {
+    let version = patient.version;
+    Fhir::ok(to_resource(patient, practitioners)).versioned(version)
 }
 
 pub async fn read(
@@ -45,9 +52,7 @@ pub async fn read(
     Id(id): Id,
 ) -> Result<Fhir<PatientResource>, ApiError> {
     let row = read_statement(&principal, &meta, id).query_opt(&state.db).await?.ok_or_else(not_found)?;
-    let patient = resource(&row)?;
-    let version = column(&row, "version")?;
-    Ok(Fhir::ok(patient).versioned(version))
+    Ok(answer(Patient::from_row(&row)?, column(&row, "practitioners")?))
 }
 
 fn read_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
@@ -124,10 +129,10 @@ pub async fn create(
         notes: None,
     };
     let row = patients::create_statement(principal.caller(), &meta, new).query_one(&state.db).await?;
-    let patient = to_resource(Patient::from_row(&row)?, Vec::new());
-    let version = column(&row, "version")?;
-    let location = format!("/api/fhir/Patient/{}/_history/{version}", patient.id);
-    Ok(Fhir::ok(patient).versioned(version).created(location))
+    let patient = Patient::from_row(&row)?;
+    let location = format!("/api/fhir/Patient/{}/_history/{}", patient.id, patient.version);
+    // A new patient has no doctors yet.
+    Ok(answer(patient, Vec::new()).created(location))
 }
 
 pub async fn update(
@@ -147,10 +152,7 @@ pub async fn update(
     let (found, doctors_match): (bool, bool) = (column(&row, "found")?, column(&row, "doctors_match")?);
     let updated: Option<Uuid> = column(&row, "id")?;
     match (found, doctors_match, updated) {
-        (_, _, Some(_)) => {
-            let version = column(&row, "version")?;
-            Ok(Fhir::ok(resource(&row)?).versioned(version))
-        }
+        (_, _, Some(_)) => Ok(answer(Patient::from_row(&row)?, column(&row, "practitioners")?)),
         (false, _, None) => Err(not_found()),
         (true, false, None) => Err(ApiError::invalid_field(
             "Patient.generalPractitioner",
