@@ -55,6 +55,12 @@ pub struct Reply<T> {
     etag: Option<i32>,
 }
 
+impl<T> Reply<T> {
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+}
+
 impl<T: Serialize> Reply<T> {
     fn new(code: StatusCode, status: Status, message: impl Into<Cow<'static, str>>, data: T) -> Self {
         Self { code, status, message: message.into(), data, etag: None }

@@ -1,6 +1,6 @@
 //! The HTTP stack every function shares, on Lambda and locally alike: `app` wraps a
 //! function's Router with path normalisation, request context, security headers,
-//! panic capture, one log line per request, and envelope answers for unknown routes
+//! panic capture, one log line per request (with its metrics on Lambda: metrics.rs), and envelope answers for unknown routes
 //! and methods.
 
 use std::net::{IpAddr, SocketAddr};
@@ -16,7 +16,7 @@ use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
-use crate::ApiError;
+use crate::{ApiError, metrics};
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -91,7 +91,8 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(meta.clone());
 
     let request_id = meta.request_id.clone();
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(request)).await;
+    let lambda_request_id = request.extensions().get::<lambda_runtime::Context>().map(|c| c.request_id.clone());
+    let (mut response, recorded) = metrics::scoped(REQUEST_ID.scope(request_id.clone(), next.run(request))).await;
 
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -99,14 +100,29 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        route = route.as_deref().unwrap_or("(unmatched)"),
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let route = route.as_deref().unwrap_or("(unmatched)");
+    let latency = started.elapsed();
+    match metrics::emf() {
+        Some(emf) => metrics::emit(&emf.request(&metrics::RequestLine {
+            lambda_request_id: lambda_request_id.as_deref(),
+            request_id: &request_id,
+            method: method.as_str(),
+            route,
+            status: response.status().as_u16(),
+            latency,
+            recorded,
+        })),
+        None => tracing::info!(
+            request_id = %request_id,
+            method = %method,
+            route,
+            status = response.status().as_u16(),
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            database_ms = recorded.database.as_secs_f64() * 1000.0,
+            login = recorded.login,
+            "request"
+        ),
+    }
     response
 }
 

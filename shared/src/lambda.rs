@@ -10,6 +10,10 @@
 //! - anything else must be an API Gateway HTTP API (payload 2.0) event, and goes through
 //!   lambda_http's adapter into the same `http::app` stack the local server runs.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
 use axum::Router;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, LambdaEvent};
@@ -17,10 +21,14 @@ use lambda_runtime::{Error, service_fn};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::{AppState, Settings, http};
+use crate::{AppState, Settings, http, metrics};
 
-pub async fn serve(router: fn(AppState) -> Router) -> Result<(), Error> {
+/// `function` is the crate's name (`env!("CARGO_PKG_NAME")`), the `function` dimension
+/// of its metrics.
+pub async fn serve(function: &'static str, router: fn(AppState) -> Router) -> Result<(), Error> {
+    let started = Instant::now();
     lambda_http::tracing::init_default_subscriber();
+    metrics::init_from_env(function);
     let settings = Settings::load().await.inspect_err(|e| {
         tracing::error!(error = %e, "cold start failed: fix the function's configuration");
     })?;
@@ -35,9 +43,15 @@ pub async fn serve(router: fn(AppState) -> Router) -> Result<(), Error> {
         tracing::warn!(error = %e, "init: database unreachable; the first request will retry");
     }
     let app = http::app(router(state.clone()));
+    // Reported with the first invocation, which has a request id to carry it.
+    let init = started.elapsed();
+    let cold = Arc::new(AtomicBool::new(true));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
         let state = state.clone();
+        if let Some(emf) = metrics::emf().filter(|_| cold.swap(false, Ordering::Relaxed)) {
+            metrics::emit(&emf.cold_start(&event.context.request_id, init));
+        }
         async move { handle(app, state, event).await }
     }))
     .await

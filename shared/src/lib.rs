@@ -13,6 +13,7 @@
 //! - `audit`: the audit-event writer
 //! - `http`: the middleware stack shared by Lambda and the local server
 //! - `lambda`: the entry point a function's `main` calls
+//! - `metrics`: CloudWatch Embedded Metric Format in each request's log line
 
 pub mod audit;
 pub mod auth;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod lambda;
+pub mod metrics;
 pub mod pagination;
 pub mod query;
 pub mod records;

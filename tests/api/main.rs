@@ -11,6 +11,7 @@ mod faults;
 mod fhir;
 mod lambda;
 mod mappings;
+mod metrics;
 mod mfa;
 mod openapi;
 mod patients;

@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(admin::router).await
+    shared::lambda::serve(env!("CARGO_PKG_NAME"), admin::router).await
 }

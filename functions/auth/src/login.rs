@@ -25,7 +25,7 @@ use shared::db::{Sql, Statement};
 use shared::records::user::{Status, User};
 use shared::records::{FromRow, column};
 use shared::validate::{Form, any_string};
-use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
+use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, metrics, sql};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
@@ -51,7 +51,23 @@ pub enum Answer {
     Mfa(Challenge),
 }
 
-pub async fn login(
+/// A password login; its outcome is also counted (the `Logins` metric).
+pub async fn login(state: State<AppState>, meta: RequestMeta, body: JsonObject) -> Result<Reply<Answer>, ApiError> {
+    let result = attempt(state, meta, body).await;
+    metrics::login_outcome(match &result {
+        Ok(reply) if matches!(reply.data(), Answer::Mfa(_)) => "mfa_required",
+        Ok(_) => "success",
+        Err(ApiError::Unauthorized(_)) => "invalid_credentials",
+        Err(ApiError::RateLimited { .. }) => "throttled",
+        Err(ApiError::Forbidden(_)) => "disabled",
+        Err(ApiError::Missing(_) | ApiError::Invalid { .. }) => "invalid_request",
+        Err(ApiError::Unavailable) => "unavailable",
+        Err(_) => "error",
+    });
+    result
+}
+
+async fn attempt(
     State(state): State<AppState>,
     meta: RequestMeta,
     body: JsonObject,

@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(doctors::router).await
+    shared::lambda::serve(env!("CARGO_PKG_NAME"), doctors::router).await
 }

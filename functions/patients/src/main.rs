@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(patients::router).await
+    shared::lambda::serve(env!("CARGO_PKG_NAME"), patients::router).await
 }

@@ -123,6 +123,13 @@ impl Db {
     ///   connection and answers 503. (A server-side `statement_timeout` would be session
     ///   state, which a transaction-mode pooler does not keep.)
     pub async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, ApiError> {
+        let started = std::time::Instant::now();
+        let result = self.query_with_retries(sql, params).await;
+        crate::metrics::add_database_time(started.elapsed());
+        result
+    }
+
+    async fn query_with_retries(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, ApiError> {
         let mut client = self.pool.get().await?;
         for attempt in 1..=ATTEMPTS {
             match tokio::time::timeout(self.statement_timeout, client.query_typed(sql, params)).await {
@@ -165,14 +172,14 @@ impl Db {
         ApiError::Unavailable
     }
 
-    /// Opens a connection if there is none and checks it answers: the health route and
-    /// the Lambda warmup.
     /// Opens the pool's first connection now (TCP, TLS, authentication), without a
     /// statement, so the first request finds it open.
     pub async fn open_first(&self) -> Result<(), ApiError> {
         self.pool.get().await.map(drop).map_err(ApiError::from)
     }
 
+    /// Opens a connection if there is none and checks it answers: the health route and
+    /// the Lambda warmup.
     pub async fn ping(&self) -> Result<(), ApiError> {
         self.query("SELECT 1", &[]).await.map(drop)
     }

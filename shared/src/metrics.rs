@@ -1,0 +1,247 @@
+//! Metrics as CloudWatch Embedded Metric Format (EMF): on Lambda, each request's log
+//! line is a JSON object that CloudWatch Logs also turns into metrics, so there is no
+//! metrics SDK, no agent and no extra call on the request path. The names operators
+//! (and template.yaml's alarms) see:
+//!
+//! - `Requests` (Count), `Latency` and `DatabaseTime` (Milliseconds), by
+//!   `function` + `route` (the template, never the raw path) + `status_class`, and by
+//!   `function` alone;
+//! - `ColdStarts` (Count) and `InitDuration` (Milliseconds) by `function`, on the first
+//!   invocation of each instance;
+//! - `Logins` (Count) by `function` + `outcome`, on password logins.
+//!
+//! On when `METRICS_NAMESPACE` names a namespace (template.yaml sets it on every
+//! function); off locally, where the request line stays a readable tracing line.
+
+use std::cell::Cell;
+use std::io::Write;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// Where this process's metrics go: set once per cold start by `lambda::serve`.
+#[derive(Debug)]
+pub struct Emf {
+    pub namespace: String,
+    /// The function's crate name (`patients`): stable across deploys, unlike the
+    /// function name CloudFormation generates.
+    pub function: &'static str,
+}
+
+static EMF: OnceLock<Emf> = OnceLock::new();
+
+/// Turns EMF on for this process if `METRICS_NAMESPACE` is set and not empty.
+pub fn init_from_env(function: &'static str) {
+    if let Some(namespace) = std::env::var("METRICS_NAMESPACE").ok().filter(|n| !n.trim().is_empty()) {
+        let _ = EMF.set(Emf { namespace, function });
+    }
+}
+
+pub fn emf() -> Option<&'static Emf> {
+    EMF.get()
+}
+
+tokio::task_local! {
+    static REQUEST: Recorder;
+}
+
+/// What a request's handlers add to its line as they run.
+#[derive(Default)]
+struct Recorder {
+    database: Cell<Duration>,
+    login: Cell<Option<&'static str>>,
+}
+
+/// What `scoped` learned about the request it ran.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Recorded {
+    pub database: Duration,
+    pub login: Option<&'static str>,
+}
+
+/// Runs one request with a fresh recorder and returns what was recorded during it.
+pub async fn scoped<F: Future>(request: F) -> (F::Output, Recorded) {
+    let recorder = Recorder::default();
+    REQUEST
+        .scope(recorder, async {
+            let output = request.await;
+            let recorded = REQUEST.with(|r| Recorded { database: r.database.get(), login: r.login.get() });
+            (output, recorded)
+        })
+        .await
+}
+
+/// Time spent waiting on the database (connection checkout included), added by
+/// `Db::query`. Outside a request (warmups, init) there is nothing to add it to.
+pub fn add_database_time(elapsed: Duration) {
+    let _ = REQUEST.try_with(|r| r.database.set(r.database.get() + elapsed));
+}
+
+/// How a password login ended (`success`, `mfa_required`, `invalid_credentials`, ...).
+pub fn login_outcome(outcome: &'static str) {
+    let _ = REQUEST.try_with(|r| r.login.set(Some(outcome)));
+}
+
+/// One request, as its log line reports it.
+pub struct RequestLine<'a> {
+    pub lambda_request_id: Option<&'a str>,
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub route: &'a str,
+    pub status: u16,
+    pub latency: Duration,
+    pub recorded: Recorded,
+}
+
+impl Emf {
+    /// The request's log line, carrying its metrics.
+    pub fn request(&self, line: &RequestLine<'_>) -> Value {
+        let mut directives = vec![directive(
+            &self.namespace,
+            json!([["function", "route", "status_class"], ["function"]]),
+            &[("Requests", "Count"), ("Latency", "Milliseconds"), ("DatabaseTime", "Milliseconds")],
+        )];
+        let mut value = json!({
+            "level": "INFO",
+            "message": "request",
+            "requestId": line.lambda_request_id,
+            "request_id": line.request_id,
+            "method": line.method,
+            "function": self.function,
+            "route": line.route,
+            "status": line.status,
+            "status_class": format!("{}xx", line.status / 100),
+            "Requests": 1,
+            "Latency": millis(line.latency),
+            "DatabaseTime": millis(line.recorded.database),
+        });
+        if let Some(outcome) = line.recorded.login {
+            directives.push(directive(&self.namespace, json!([["function", "outcome"]]), &[("Logins", "Count")]));
+            value["outcome"] = json!(outcome);
+            value["Logins"] = json!(1);
+        }
+        value["_aws"] = json!({ "Timestamp": now_ms(), "CloudWatchMetrics": directives });
+        value
+    }
+
+    /// The first invocation's extra line: this instance's cold start.
+    pub fn cold_start(&self, lambda_request_id: &str, init: Duration) -> Value {
+        json!({
+            "_aws": {
+                "Timestamp": now_ms(),
+                "CloudWatchMetrics": [directive(
+                    &self.namespace,
+                    json!([["function"]]),
+                    &[("ColdStarts", "Count"), ("InitDuration", "Milliseconds")],
+                )],
+            },
+            "level": "INFO",
+            "message": "cold start",
+            "requestId": lambda_request_id,
+            "function": self.function,
+            "ColdStarts": 1,
+            "InitDuration": millis(init),
+        })
+    }
+}
+
+fn directive(namespace: &str, dimensions: Value, metrics: &[(&str, &str)]) -> Value {
+    let metrics: Vec<Value> = metrics.iter().map(|(name, unit)| json!({ "Name": name, "Unit": unit })).collect();
+    json!({ "Namespace": namespace, "Dimensions": dimensions, "Metrics": metrics })
+}
+
+/// Writes one line to stdout in one write, so lines from concurrent requests (the local
+/// server) never interleave; CloudWatch takes each stdout line as one log event.
+pub fn emit(line: &Value) {
+    let mut text = line.to_string();
+    text.push('\n');
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn millis(d: Duration) -> f64 {
+    // Microsecond precision is all a latency figure needs, and keeps lines short.
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emf() -> Emf {
+        Emf { namespace: "Test".into(), function: "patients" }
+    }
+
+    fn line(status: u16, login: Option<&'static str>) -> Value {
+        emf().request(&RequestLine {
+            lambda_request_id: Some("lambda-1"),
+            request_id: "api-1",
+            method: "GET",
+            route: "/api/patients/{id}",
+            status,
+            latency: Duration::from_micros(2500),
+            recorded: Recorded { database: Duration::from_micros(1200), login },
+        })
+    }
+
+    /// Every dimension and metric a directive names must be a top-level member, or
+    /// CloudWatch drops the whole line's metrics.
+    fn assert_valid_emf(value: &Value) {
+        let directives = value["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert!(value["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+        for d in directives {
+            for set in d["Dimensions"].as_array().unwrap() {
+                for name in set.as_array().unwrap() {
+                    assert!(value[name.as_str().unwrap()].is_string(), "dimension {name} must be a string member");
+                }
+            }
+            for m in d["Metrics"].as_array().unwrap() {
+                assert!(value[m["Name"].as_str().unwrap()].is_number(), "metric {m} must be a number member");
+            }
+        }
+    }
+
+    #[test]
+    fn a_request_line_carries_its_metrics_in_emf() {
+        let value = line(404, None);
+        assert_valid_emf(&value);
+        assert_eq!(value["status_class"], "4xx");
+        assert_eq!(value["Latency"], 2.5);
+        assert_eq!(value["DatabaseTime"], 1.2);
+        assert_eq!(value["requestId"], "lambda-1");
+        assert_eq!(value["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(), 1);
+        assert!(value.get("Logins").is_none());
+    }
+
+    #[test]
+    fn a_login_adds_its_outcome_as_a_second_directive() {
+        let value = line(401, Some("invalid_credentials"));
+        assert_valid_emf(&value);
+        assert_eq!(value["outcome"], "invalid_credentials");
+        assert_eq!(value["_aws"]["CloudWatchMetrics"][1]["Metrics"][0]["Name"], "Logins");
+    }
+
+    #[test]
+    fn a_cold_start_line_is_valid_emf() {
+        let value = emf().cold_start("lambda-1", Duration::from_millis(7));
+        assert_valid_emf(&value);
+        assert_eq!(value["InitDuration"], 7.0);
+    }
+
+    #[tokio::test]
+    async fn database_time_adds_up_inside_a_request_and_is_ignored_outside() {
+        add_database_time(Duration::from_millis(5));
+        let ((), recorded) = scoped(async {
+            add_database_time(Duration::from_millis(2));
+            add_database_time(Duration::from_millis(3));
+            login_outcome("success");
+        })
+        .await;
+        assert_eq!(recorded.database, Duration::from_millis(5));
+        assert_eq!(recorded.login, Some("success"));
+    }
+}
