@@ -5,6 +5,8 @@
 //! (scripts/lib/template_routes.py); what the functions serve is their `ROUTES`, and
 //! each of those is checked against the function's own Router.
 
+use std::collections::BTreeMap;
+
 use api_tests::spawn_app;
 use serde::Deserialize;
 use tower::ServiceExt;
@@ -113,5 +115,146 @@ fn every_function_has_a_log_group_with_the_retention_parameter() {
         let group =
             format!("{{LogGroupName: !Sub \"/aws/lambda/${{{resource}}}\", RetentionInDays: !Ref LogRetentionDays}}");
         assert!(template.contains(&group), "{resource} has no log group with LogRetentionDays in template.yaml");
+    }
+}
+
+/// What scripts/lib/template_checks.py reads from template.yaml for monitoring.
+#[derive(Debug, Deserialize)]
+struct Monitoring {
+    functions: Vec<MonitoredFunction>,
+    parameters: BTreeMap<String, String>,
+    access_log: AccessLog,
+    alarms: Vec<Alarm>,
+    metric_filters: Vec<MetricFilter>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MonitoredFunction {
+    resource: String,
+    http: bool,
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AccessLog {
+    log_group: Option<String>,
+    retention: String,
+    single_line: bool,
+    fields: BTreeMap<String, String>,
+    variables: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Alarm {
+    name: String,
+    condition: Option<String>,
+    metrics: Vec<String>,
+    function: Option<String>,
+    statistic: String,
+    alarm_actions: Vec<String>,
+    ok_actions: Vec<String>,
+    treat_missing_data: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MetricFilter {
+    function: Option<String>,
+    pattern: String,
+    metric: String,
+}
+
+fn monitoring() -> Monitoring {
+    let output = std::process::Command::new("python3")
+        .arg("scripts/lib/template_checks.py")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("python3 with cfn-lint (run the tests through scripts/test)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Every function is watched: Lambda errors and throttles for all, p99 duration for the
+/// API ones, and a metric filter that counts failed cold starts (which never reach the
+/// handler, so never write our own metrics). Every alarm exists only with an
+/// AlarmTopicArn and tells it both ways; every function gets METRICS_NAMESPACE.
+#[test]
+fn every_function_has_its_alarms_and_an_init_failure_metric_filter() {
+    let m = monitoring();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = entry.file_name().into_string().unwrap();
+        let resource = format!("{}{}Function", name[..1].to_uppercase(), &name[1..]);
+        assert!(m.functions.iter().any(|f| f.resource == resource), "{resource} is not in template.yaml");
+    }
+    let lambda_alarm = |function: &str, metric: &str| {
+        m.alarms
+            .iter()
+            .find(|a| a.function.as_deref() == Some(function) && a.metrics == [format!("AWS/Lambda:{metric}")])
+    };
+    for f in &m.functions {
+        for metric in ["Errors", "Throttles"] {
+            assert!(lambda_alarm(&f.resource, metric).is_some(), "{} has no {metric} alarm", f.resource);
+        }
+        if f.http {
+            let p99 =
+                lambda_alarm(&f.resource, "Duration").unwrap_or_else(|| panic!("{} has no latency alarm", f.resource));
+            assert_eq!(p99.statistic, "p99", "{}", p99.name);
+        }
+        let filter = m
+            .metric_filters
+            .iter()
+            .find(|mf| mf.function.as_deref() == Some(f.resource.as_str()))
+            .unwrap_or_else(|| panic!("{} has no init-failure metric filter", f.resource));
+        assert!(filter.pattern.contains("cold start failed") && filter.pattern.contains("platform.initReport"));
+        assert_eq!(filter.metric, "!Ref MetricsNamespace:InitFailures");
+        assert_eq!(
+            f.env.get("METRICS_NAMESPACE").map(String::as_str),
+            Some("!Ref MetricsNamespace"),
+            "{} does not get METRICS_NAMESPACE",
+            f.resource
+        );
+    }
+    assert!(
+        m.alarms.iter().any(|a| a.metrics == ["!Ref MetricsNamespace:InitFailures"]),
+        "nothing alarms on InitFailures"
+    );
+    assert!(m.alarms.iter().any(|a| a.metrics.iter().any(|x| x == "AWS/ApiGateway:5xx")), "nothing alarms on 5xx");
+    for alarm in &m.alarms {
+        assert_eq!(alarm.condition.as_deref(), Some("HasAlarmTopic"), "{} exists without an AlarmTopicArn", alarm.name);
+        assert_eq!(alarm.alarm_actions, ["!Ref AlarmTopicArn"], "{}", alarm.name);
+        assert_eq!(alarm.ok_actions, ["!Ref AlarmTopicArn"], "{}", alarm.name);
+        assert_eq!(alarm.treat_missing_data.as_deref(), Some("notBreaching"), "{}", alarm.name);
+    }
+    assert_eq!(m.parameters["AlarmTopicArn"], "", "alarms are opt-in");
+    assert_eq!(m.parameters["MetricsNamespace"], "HealthcareApi");
+    assert_eq!(m.parameters["TracingEnabled"], "false");
+}
+
+/// The access log explains a request without identifying anyone: one JSON line, kept
+/// LogRetentionDays, with no path (it carries record ids), query string, body, header,
+/// IP, user agent or authorizer claim.
+#[test]
+fn access_logs_are_one_json_line_without_paths_or_personal_data() {
+    let log = monitoring().access_log;
+    assert!(log.log_group.is_some(), "the HttpApi has no access log group");
+    assert!(log.single_line, "API Gateway takes a one-line format");
+    assert_eq!(log.retention, "!Ref LogRetentionDays");
+    for field in [
+        "requestId",
+        "routeKey",
+        "status",
+        "responseLatency",
+        "integrationLatency",
+        "integrationError",
+        "integrationRequestId",
+    ] {
+        assert!(log.fields.contains_key(field), "the access log has no {field}");
+    }
+    assert!(log.fields.values().all(|v| v.starts_with("$context.")), "{:?}", log.fields);
+    for variable in &log.variables {
+        let lower = variable.to_ascii_lowercase();
+        for forbidden in ["path", "querystring", "body", "header", "identity", "authorizer"] {
+            assert!(!lower.contains(forbidden), "the access log must not hold {variable}");
+        }
     }
 }
