@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_sessions_and_status"),
     migration!(4, "0004_email_tokens"),
     migration!(5, "0005_mfa"),
+    migration!(6, "0006_audit_partitions"),
 ];
 
 /// Any fixed number; it only has to be the same for every migrator.
@@ -147,6 +148,74 @@ pub enum MakeAdmin {
 
 static MAKE_ADMIN: Sql = shared::sql!("sql/make_admin.sql");
 static PRUNE: Sql = shared::sql!("sql/prune.sql");
+static AUDIT_PREPARE: Sql = shared::sql!("sql/audit_prepare.sql");
+static AUDIT_EXPIRED: Sql = shared::sql!("sql/audit_expired.sql");
+static AUDIT_DROP_EXPIRED: Sql = shared::sql!("sql/audit_drop_expired.sql");
+
+/// Months of audit partitions `maintain` keeps ready beyond this one. Three gives a
+/// quarter's slack if the daily schedule stops; past that, events still land (in the
+/// default partition) and the next `maintain` moves them.
+pub const AUDIT_MONTHS_AHEAD: i32 = 3;
+
+/// HIPAA keeps audit records six years; `AUDIT_RETENTION_MONTHS` may lengthen or shorten it.
+pub const DEFAULT_AUDIT_RETENTION_MONTHS: i32 = 72;
+
+/// `AUDIT_RETENTION_MONTHS` (default 72), checked: a typo must not drop a year of events.
+pub fn audit_retention_months() -> Result<i32, String> {
+    retention_months(std::env::var("AUDIT_RETENTION_MONTHS").ok())
+}
+
+fn retention_months(value: Option<String>) -> Result<i32, String> {
+    match value.filter(|v| !v.trim().is_empty()) {
+        None => Ok(DEFAULT_AUDIT_RETENTION_MONTHS),
+        Some(v) => v.trim().parse().ok().filter(|m| (1..=1200).contains(m)).ok_or_else(|| {
+            format!("AUDIT_RETENTION_MONTHS must be a whole number of months from 1 to 1200, not {v:?}")
+        }),
+    }
+}
+
+/// What a `maintain` run did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Maintained {
+    pub pruned: Pruned,
+    /// Audit partitions created (ahead, or for events the default partition caught).
+    pub created: Vec<String>,
+    /// Audit partitions past retention, left in place for `drop-expired-audit`.
+    pub expired: Vec<String>,
+}
+
+/// The daily schedule: prune, prepare the coming months' audit partitions, and report
+/// (never drop) the ones past retention.
+pub async fn maintain(client: &Client, retention_months: i32) -> Result<Maintained, String> {
+    let pruned = prune(client).await?;
+    let created = texts(&audit_prepare_statement().query_client(client).await?, "created")?;
+    let expired = texts(&audit_expired_statement(retention_months).query_client(client).await?, "expired")?;
+    Ok(Maintained { pruned, created, expired })
+}
+
+/// Drops the audit partitions past retention: the operator's explicit decision.
+pub async fn drop_expired_audit(client: &Client, retention_months: i32) -> Result<Vec<String>, String> {
+    texts(&audit_drop_statement(retention_months).query_client(client).await?, "dropped")
+}
+
+fn texts(rows: &[tokio_postgres::Row], column: &str) -> Result<Vec<String>, String> {
+    let row = rows.first().ok_or_else(|| format!("no answer with {column}"))?;
+    row.try_get(column).map_err(|e| format!("reading {column}: {e}"))
+}
+
+fn audit_prepare_statement() -> Statement {
+    Statement::new(&AUDIT_PREPARE).bind("ahead_months", AUDIT_MONTHS_AHEAD).reads(&[("created", Type::TEXT_ARRAY)])
+}
+
+fn audit_expired_statement(retention_months: i32) -> Statement {
+    Statement::new(&AUDIT_EXPIRED).bind("retention_months", retention_months).reads(&[("expired", Type::TEXT_ARRAY)])
+}
+
+fn audit_drop_statement(retention_months: i32) -> Statement {
+    Statement::new(&AUDIT_DROP_EXPIRED)
+        .bind("retention_months", retention_months)
+        .reads(&[("dropped", Type::TEXT_ARRAY)])
+}
 
 /// How many rows of each kind a prune removed.
 #[derive(Debug, PartialEq, Eq)]
@@ -212,18 +281,26 @@ fn make_admin_statement(email: &str) -> Statement {
 
 /// Every statement the operator tasks issue (migrations aside), for the schema test.
 pub fn statements() -> Vec<Statement> {
-    vec![make_admin_statement(""), prune_statement()]
+    vec![
+        make_admin_statement(""),
+        prune_statement(),
+        audit_prepare_statement(),
+        audit_expired_statement(DEFAULT_AUDIT_RETENTION_MONTHS),
+        audit_drop_statement(DEFAULT_AUDIT_RETENTION_MONTHS),
+    ]
 }
 
 /// An operator command, as the CLI parses it and as the operator Lambda receives it
 /// (`{"command": "migrate"}`, `{"command": "make-admin", "email": "..."}`,
-/// `{"command": "prune"}`).
+/// `{"command": "prune"}`, `{"command": "maintain"}`, `{"command": "drop-expired-audit"}`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Command {
     Migrate,
     MakeAdmin { email: String },
     Prune,
+    Maintain,
+    DropExpiredAudit,
 }
 
 /// Runs a command; the answer is one line for the operator either way.
@@ -241,14 +318,36 @@ pub async fn run(client: &mut Client, command: &Command) -> Result<String, Strin
             MakeAdmin::AlreadyAdmin => Ok(format!("{email} was already an admin")),
             MakeAdmin::NoSuchUser => Err(format!("no user has the email {email}; register first")),
         },
-        Command::Prune => {
-            let p = prune(client).await?;
-            Ok(format!(
-                "pruned {} sessions, {} refresh tokens, {} email tokens, {} login failures, {} MFA challenges",
-                p.sessions, p.refresh_tokens, p.email_tokens, p.login_failures, p.mfa_challenges
-            ))
+        Command::Prune => Ok(pruned_line(&prune(client).await?)),
+        Command::Maintain => {
+            let retention = audit_retention_months()?;
+            let m = maintain(client, retention).await?;
+            let mut line = format!("{}; audit partitions created: {}", pruned_line(&m.pruned), list(&m.created));
+            if !m.expired.is_empty() {
+                line += &format!(
+                    "; past the {retention}-month retention, kept until `drop-expired-audit`: {}",
+                    list(&m.expired)
+                );
+            }
+            Ok(line)
+        }
+        Command::DropExpiredAudit => {
+            let retention = audit_retention_months()?;
+            let dropped = drop_expired_audit(client, retention).await?;
+            Ok(format!("audit partitions older than {retention} months dropped: {}", list(&dropped)))
         }
     }
+}
+
+fn pruned_line(p: &Pruned) -> String {
+    format!(
+        "pruned {} sessions, {} refresh tokens, {} email tokens, {} login failures, {} MFA challenges",
+        p.sessions, p.refresh_tokens, p.email_tokens, p.login_failures, p.mfa_challenges
+    )
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() { "none".into() } else { names.join(", ") }
 }
 
 /// Connects with the same URL rules (and TLS) as the functions, for one-off operator work.
@@ -263,6 +362,17 @@ pub async fn connect(url: &str, ca_file: Option<&str>) -> Result<Connection, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_retention_is_72_months_unless_set_to_a_sane_number() {
+        assert_eq!(retention_months(None), Ok(72));
+        assert_eq!(retention_months(Some(" ".into())), Ok(72));
+        assert_eq!(retention_months(Some("84".into())), Ok(84));
+        for bad in ["0", "-6", "six", "1201", "7.5"] {
+            let err = retention_months(Some(bad.into())).unwrap_err();
+            assert!(err.contains("AUDIT_RETENTION_MONTHS"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn every_migration_file_is_listed_in_order() {

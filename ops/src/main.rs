@@ -3,6 +3,9 @@
 //!   ops migrate                 apply pending migrations
 //!   ops make-admin EMAIL        give an existing user the admin role
 //!   ops prune                   remove expired sessions, tokens and login failures
+//!   ops maintain                prune, create the coming months' audit partitions, and
+//!                               list those past AUDIT_RETENTION_MONTHS (default 72)
+//!   ops drop-expired-audit      drop the audit partitions past AUDIT_RETENTION_MONTHS
 //!
 //! The URL comes from `DATABASE_URL` (and `DATABASE_CA_FILE` for a private CA). On AWS
 //! the same commands run in the operator Lambda (functions/operator).
@@ -11,7 +14,8 @@ use std::process::ExitCode;
 
 use ops::Command;
 
-const USAGE: &str = "usage: ops migrate | ops make-admin EMAIL | ops prune   (DATABASE_URL must be set)";
+const USAGE: &str = "usage: ops migrate | ops make-admin EMAIL | ops prune | ops maintain | ops drop-expired-audit   \
+                     (DATABASE_URL must be set)";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -20,6 +24,8 @@ async fn main() -> ExitCode {
         ["migrate"] => Command::Migrate,
         ["make-admin", email] => Command::MakeAdmin { email: email.to_string() },
         ["prune"] => Command::Prune,
+        ["maintain"] => Command::Maintain,
+        ["drop-expired-audit"] => Command::DropExpiredAudit,
         _ => return fail(USAGE),
     };
     let Ok(url) = std::env::var("DATABASE_URL") else { return fail(USAGE) };

@@ -254,5 +254,11 @@ async fn the_operator_binary_migrates_and_makes_admins() {
     assert_eq!(answer, json!({"ok": true, "message": "migrations: already up to date"}));
     let refused = emulator.invoke("operator", &event("operator-make-admin.json")).await.unwrap_err();
     assert!(refused.contains("register first"), "{refused}");
+    let maintained = emulator.invoke("operator", &json!({"command": "maintain"})).await.unwrap();
+    let message = maintained["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("pruned 0 sessions") && message.contains("audit partitions created: none"),
+        "{message}"
+    );
     assert!(emulator.invoke("operator", &json!({"command": "drop-everything"})).await.is_err());
 }

@@ -4,6 +4,7 @@
 mod access_tokens;
 mod accounts;
 mod admin;
+mod audit_partitions;
 mod auth;
 mod doctors;
 mod email;

@@ -22,8 +22,9 @@ async fn main() -> Result<(), Error> {
         async move {
             let command: Command = serde_json::from_value(event.payload).map_err(|e| {
                 format!(
-                    "expected {{\"command\": \"migrate\"}}, {{\"command\": \"make-admin\", \"email\": \"...\"}} \
-                     or {{\"command\": \"prune\"}}: {e}"
+                    "expected {{\"command\": \"migrate\"}}, {{\"command\": \"make-admin\", \"email\": \"...\"}}, \
+                     {{\"command\": \"prune\"}}, {{\"command\": \"maintain\"}} or \
+                     {{\"command\": \"drop-expired-audit\"}}: {e}"
                 )
             })?;
             let mut client = ops::connect(url.expose(), ca_file.as_deref()).await?;
