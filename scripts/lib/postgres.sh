@@ -145,3 +145,77 @@ stop_pgbouncer() {
   done
   return 0
 }
+
+# start_neon_pooler DIR SERVER_PORT TLS_DIR: a PgBouncer set up like the one behind Neon's
+# pooled (-pooler) endpoint for a 0.25 CU compute, for scripts/fleet. Clients must use TLS
+# (certificate and key from TLS_DIR, the cluster's test CA) and SCRAM; server connections
+# are plain TCP to 127.0.0.1. Prints its port; stop it with stop_pgbouncer DIR.
+# The settings are Neon's documented pooler settings (neon.tech/docs/connect/connection-pooling)
+# and its compute's pgbouncer.ini (neondatabase/neon, compute/etc/pgbouncer.ini).
+start_neon_pooler() {
+  local dir=$1 server_port=$2 tls_dir=$3 port
+  port=$(free_port)
+  mkdir -p "$dir/tls"
+  # TLS_DIR's key is root's and 0600; PgBouncer runs as postgres and reads its own copy.
+  cp "$tls_dir/server.crt" "$tls_dir/server.key" "$dir/tls/"
+  chmod 600 "$dir/tls/server.key"
+  echo "\"postgres\" \"$PG_SUPERUSER_PASSWORD\"" >"$dir/userlist.txt"
+  chmod 600 "$dir/userlist.txt"
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+; Neon: application_name=pgbouncer, so its server connections are told apart in pg_stat_activity.
+* = host=127.0.0.1 port=$server_port application_name=pgbouncer
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+; No Unix socket: every client, the admin console included, comes over TCP with TLS.
+unix_socket_dir =
+; Neon: auth_type=scram-sha-256 (Neon looks passwords up with auth_user; a file here).
+auth_type = scram-sha-256
+auth_file = $dir/userlist.txt
+; Neon: admin_users=postgres (the SHOW POOLS console, database "pgbouncer").
+admin_users = postgres
+; Neon: pool_mode=transaction.
+pool_mode = transaction
+; Neon: max_client_conn=10000.
+max_client_conn = 10000
+; Neon: default_pool_size = 0.9 x max_connections; a 0.25 CU compute has max_connections 104.
+default_pool_size = 93
+; Neon: query_wait_timeout=120 (a client waits up to 2 minutes for a server connection).
+query_wait_timeout = 120
+; Neon: listen_backlog unset, PgBouncer's 128: in a storm, connects beyond it wait on the kernel.
+; Neon: max_prepared_statements (0 in compute/etc, 1000 in the docs) needs PgBouncer 1.21; this
+; is 1.18, which has none - the same as 0. Our code sends no named statements (query_typed).
+; Neon: ignore_startup_parameters=extra_float_digits.
+ignore_startup_parameters = extra_float_digits
+; Neon: clients connect with sslmode=require. Neon ends TLS in its proxy in front of PgBouncer
+; (its compute sets client_tls_sslmode=disable); here PgBouncer stands in for both.
+client_tls_sslmode = require
+client_tls_cert_file = $dir/tls/server.crt
+client_tls_key_file = $dir/tls/server.key
+; Neon: server_tls_sslmode=disable (PgBouncer and Postgres share the compute).
+server_tls_sslmode = disable
+; Neon: log_connections=0, log_disconnections=0 (thousands of clients would flood the log).
+log_connections = 0
+log_disconnections = 0
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  [ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
+  # One descriptor per client and per server connection: PgBouncer expects up to
+  # max_client_conn + the pool (10012, it logs). The limit is raised in the shell that
+  # becomes PgBouncer, since runuser's pam_limits resets what its caller set (to a soft
+  # limit of 1024 here). Beyond the hard limit needs CAP_SYS_RESOURCE, which containers may
+  # lack even as root; then we take the hard limit, and say so if that is too few.
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  as_pg sh -c '
+    ulimit -n 25000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+    [ "$(ulimit -n)" -ge 10200 ] ||
+      echo "start_neon_pooler: PgBouncer gets $(ulimit -n) open files, fewer than 10,000 clients and 93 servers need" >&2
+    exec "$0" -d "$1"' "$(command -v pgbouncer || echo /usr/sbin/pgbouncer)" "$dir/pgbouncer.ini"
+  for _ in $(seq 1 50); do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "$port"
+}

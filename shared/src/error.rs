@@ -292,7 +292,13 @@ impl From<deadpool_postgres::PoolError> for ApiError {
         use deadpool_postgres::PoolError;
         match err {
             PoolError::Backend(e) => e.into(),
-            PoolError::Timeout(_) | PoolError::Closed | PoolError::NoRuntimeSpecified => ApiError::Unavailable,
+            PoolError::Timeout(stage) => {
+                // Which stage ran out (wait for a free connection, create, recycle) says
+                // whether the pool is too small or the database too slow to reach.
+                tracing::warn!(?stage, "no database connection within DB_CONNECT_TIMEOUT_MS");
+                ApiError::Unavailable
+            }
+            PoolError::Closed | PoolError::NoRuntimeSpecified => ApiError::Unavailable,
             PoolError::PostCreateHook(e) => ApiError::internal_from("opening a database connection", e),
         }
     }
