@@ -68,6 +68,11 @@ pub struct Settings {
     pub db_pool_size: usize,
     /// Bound on opening a connection and on waiting for a free one.
     pub db_connect_timeout: Duration,
+    /// Bound on the connection opened during a cold start's init. Longer than a
+    /// request's: when hundreds of instances start at once the pooler handshakes them in
+    /// turn, and a connection given up on at 3 s is work thrown away and done again by
+    /// the first request (docs/SCALE.md). Lambda allows init 10 s.
+    pub db_init_connect_timeout: Duration,
     /// Bound on one statement; past it the statement is cancelled and the answer is 503.
     pub db_statement_timeout: Duration,
 }
@@ -153,6 +158,7 @@ impl Settings {
                 .map_err(|_| ConfigError("SESSION_IDLE_MINUTES is too large".into()))?,
             db_pool_size: number("DB_POOL_SIZE", 2)? as usize,
             db_connect_timeout: Duration::from_millis(number("DB_CONNECT_TIMEOUT_MS", 3000)?),
+            db_init_connect_timeout: Duration::from_millis(number("DB_INIT_CONNECT_TIMEOUT_MS", 8000)?),
             db_statement_timeout: Duration::from_millis(number("DB_STATEMENT_TIMEOUT_MS", 5000)?),
         })
     }

@@ -295,7 +295,7 @@ impl From<deadpool_postgres::PoolError> for ApiError {
             PoolError::Timeout(stage) => {
                 // Which stage ran out (wait for a free connection, create, recycle) says
                 // whether the pool is too small or the database too slow to reach.
-                tracing::warn!(?stage, "no database connection within DB_CONNECT_TIMEOUT_MS");
+                tracing::warn!(?stage, "no database connection within the connect timeout");
                 ApiError::Unavailable
             }
             PoolError::Closed | PoolError::NoRuntimeSpecified => ApiError::Unavailable,

@@ -39,7 +39,7 @@ pub async fn serve(function: &'static str, router: fn(AppState) -> Router) -> Re
     // SCRAM, most of a cold start's CPU) is opened here rather than by the first request;
     // on AWS the init phase is also reported to run unthrottled. A failure is logged,
     // not fatal: requests open a connection themselves.
-    if let Err(e) = state.db.open_first().await {
+    if let Err(e) = state.db.open_first(state.settings.db_init_connect_timeout).await {
         tracing::warn!(error = %e, "init: database unreachable; the first request will retry");
     }
     let app = http::app(router(state.clone()));

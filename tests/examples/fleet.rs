@@ -150,8 +150,11 @@ async fn steady(args: &Args) -> Result<Value, String> {
     let seed = TestApp::with_settings(settings(args.get("direct-url")?, &[]), args.get("direct-url")?.into());
     let actors = Arc::new(sign_in(&seed).await?);
     let apps: Vec<TestApp> = (0..instances).map(|_| instance(args)).collect::<Result<_, _>>()?;
-    // Warm: each instance opens its connection first, as a warmed Lambda has.
-    futures::future::join_all(apps.iter().map(|app| app.get("/api/health", None))).await;
+    // Warm: each instance opens its connection first, as a Lambda's init does.
+    futures::future::join_all(
+        apps.iter().map(|app| app.state.db.open_first(app.state.settings.db_init_connect_timeout)),
+    )
+    .await;
 
     let sampler = Sampler::start(args).await?;
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -205,8 +208,9 @@ async fn storm(args: &Args) -> Result<Value, String> {
         let app = instance(args);
         tokio::spawn(async move {
             let app = app?;
+            // What a Lambda's init does (shared::lambda), with its longer timeout.
             let connect = Instant::now();
-            let opened = app.state.db.connection().await.map(drop).map_err(|e| e.to_string());
+            let opened = app.state.db.open_first(app.state.settings.db_init_connect_timeout).await;
             let connect = connect.elapsed();
             let actor = &actors[i % USERS];
             let first = app.get(&format!("/api/patients/{}", actor.patient), Some(&actor.token)).await;
@@ -224,7 +228,7 @@ async fn storm(args: &Args) -> Result<Value, String> {
         let (connect, opened, status, done) = outcome.map_err(|e| e.to_string())??;
         connects.add(0, connect);
         if let Err(e) = opened {
-            *failures.entry(e).or_default() += 1;
+            *failures.entry(e.to_string()).or_default() += 1;
         }
         *first.entry(status.to_string()).or_default() += 1;
         all_serving = match status {

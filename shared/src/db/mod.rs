@@ -81,7 +81,10 @@ impl Db {
             .expose()
             .parse()
             .map_err(|e| ConfigError(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?;
-        pg.connect_timeout(limits.connect_timeout);
+        // No TCP-level connect_timeout: the pool's `create` timeout bounds the whole
+        // connection (TCP, TLS, SCRAM), and `open_first` gives init a longer one. A
+        // separate 3 s bound on TCP alone failed cold starts in a storm, whose SYNs
+        // waited in the pooler's listen backlog (docs/SCALE.md).
         pg.application_name("healthcare-api");
         let host = match pg.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
@@ -137,7 +140,7 @@ impl Db {
                 Ok(Err(e)) if is_connection_lost(&e) && attempt < ATTEMPTS => {
                     tracing::info!(attempt, "database connection was lost; retrying on a new one");
                     drop(Object::take(client));
-                    tokio::time::sleep(Duration::from_millis(20 * attempt as u64)).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                     client = self.pool.get().await?;
                 }
                 Ok(result) => return Ok(result?),
@@ -173,9 +176,12 @@ impl Db {
     }
 
     /// Opens the pool's first connection now (TCP, TLS, authentication), without a
-    /// statement, so the first request finds it open.
-    pub async fn open_first(&self) -> Result<(), ApiError> {
-        self.pool.get().await.map(drop).map_err(ApiError::from)
+    /// statement, so the first request finds it open. `timeout` replaces the pool's own
+    /// (see `Settings::db_init_connect_timeout`).
+    /// The error is the pool's own, whose text says what failed (for the init log).
+    pub async fn open_first(&self, timeout: Duration) -> Result<(), deadpool_postgres::PoolError> {
+        let timeouts = Timeouts { wait: Some(timeout), create: Some(timeout), recycle: Some(timeout) };
+        self.pool.timeout_get(&timeouts).await.map(drop)
     }
 
     /// Opens a connection if there is none and checks it answers: the health route and
@@ -183,6 +189,16 @@ impl Db {
     pub async fn ping(&self) -> Result<(), ApiError> {
         self.query("SELECT 1", &[]).await.map(drop)
     }
+}
+
+/// 10-30 ms times the attempt. The spread matters after a mass disconnect (a pooler or
+/// compute restart): every instance finds its connection dead at once, and without it
+/// they would all reconnect in the same millisecond. Sub-second clock noise is random
+/// enough to spread them; it needs no generator.
+fn backoff(attempt: u32) -> Duration {
+    let spread =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    Duration::from_millis((10 + u64::from(spread % 21)) * u64::from(attempt))
 }
 
 fn tls_config(ca_file: Option<&str>) -> Result<ClientConfig, ConfigError> {
