@@ -182,6 +182,7 @@ mod tests {
         assert_eq!(s.access_token_ttl, Duration::from_secs(900));
         assert_eq!(s.refresh_token_ttl, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(s.db_pool_size, 2);
+        assert_eq!(s.db_init_connect_timeout, Duration::from_secs(8));
         assert_eq!(s.session_idle_minutes, 60);
         assert_eq!(s.jwt_issuer, "healthcare-api");
     }
@@ -201,14 +202,16 @@ mod tests {
 
     #[test]
     fn bad_numbers_are_refused_not_defaulted() {
-        for bad in ["0", "-5", "ten"] {
-            let err = Settings::from_lookup(lookup(&[
-                ("DATABASE_URL", "postgres://x/y"),
-                ("JWT_SECRET", SECRET),
-                ("DB_POOL_SIZE", bad),
-            ]))
-            .unwrap_err();
-            assert!(err.0.contains("DB_POOL_SIZE"), "{err}");
+        for key in ["DB_POOL_SIZE", "DB_INIT_CONNECT_TIMEOUT_MS"] {
+            for bad in ["0", "-5", "ten"] {
+                let err = Settings::from_lookup(lookup(&[
+                    ("DATABASE_URL", "postgres://x/y"),
+                    ("JWT_SECRET", SECRET),
+                    (key, bad),
+                ]))
+                .unwrap_err();
+                assert!(err.0.contains(key), "{err}");
+            }
         }
     }
 
