@@ -67,6 +67,7 @@ for name, function in of_type("AWS::Serverless::Function"):
     functions.append({
         "resource": name,
         "binary": function.get("Metadata", {}).get("BuildProperties", {}).get("Binary"),
+        "build": {k: v for k, v in function.get("Metadata", {}).items() if k in ("BuildMethod", "ContextPath")},
         "http": any(e.get("Type") == "HttpApi" for e in props.get("Events", {}).values()),
         "env": {k: render(v) for k, v in sorted(env.items())},
         "log_group": next((g for g, owner in log_group_owner.items() if owner == name), None),

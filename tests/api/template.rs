@@ -131,8 +131,10 @@ struct Monitoring {
 #[derive(Debug, Deserialize)]
 struct MonitoredFunction {
     resource: String,
+    binary: Option<String>,
     http: bool,
     env: BTreeMap<String, String>,
+    build: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -257,4 +259,31 @@ fn access_logs_are_one_json_line_without_paths_or_personal_data() {
             assert!(!lower.contains(forbidden), "the access log must not hold {variable}");
         }
     }
+}
+
+/// `sam build` builds every function through scripts/sam/Makefile, which must have a
+/// target for each (`build-<LogicalId>`, copying that function's binary): a function
+/// added to the template but not to the Makefile would fail only on a user's machine.
+/// And `sam local` can reach a function's database only if the template declares
+/// DATABASE_URL and JWT_SECRET (SAM passes nothing undeclared); they are empty on AWS.
+#[test]
+fn sam_builds_every_function_through_the_makefile_and_sam_local_can_configure_them() {
+    let m = monitoring();
+    let makefile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/sam/Makefile")).unwrap();
+    for f in &m.functions {
+        assert_eq!(f.build.get("BuildMethod").map(String::as_str), Some("makefile"), "{}", f.resource);
+        assert_eq!(f.build.get("ContextPath").map(String::as_str), Some("scripts/sam"), "{}", f.resource);
+        let binary = f.binary.as_deref().unwrap_or_else(|| panic!("{} names no Binary", f.resource));
+        let target = format!("lambda_function,{},{binary})", f.resource);
+        assert!(makefile.contains(&target), "scripts/sam/Makefile has no target for {} ({binary})", f.resource);
+        for declared in ["DATABASE_URL", "JWT_SECRET"] {
+            assert_eq!(
+                f.env.get(declared).map(String::as_str),
+                Some(""),
+                "{} must declare {declared}, empty",
+                f.resource
+            );
+        }
+    }
+    assert_eq!(m.parameters["Architecture"], "arm64");
 }
