@@ -94,6 +94,14 @@ psql_super() {
   as_pg "$PG_BIN/psql" -h "$1" -p "$2" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAtc "$3"
 }
 
+# wait_for_port PORT: until something accepts connections on 127.0.0.1:PORT (5 s at most).
+wait_for_port() {
+  for _ in $(seq 1 50); do
+    (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+}
+
 ensure_pgbouncer_installed() {
   command -v pgbouncer >/dev/null && return 0
   [ -x /usr/sbin/pgbouncer ] && return 0
@@ -126,10 +134,7 @@ pidfile = $dir/pgbouncer.pid
 INI
   [ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
   as_pg "$(command -v pgbouncer || echo /usr/sbin/pgbouncer)" -d "$dir/pgbouncer.ini"
-  for _ in $(seq 1 50); do
-    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_for_port "$port" || echo "PgBouncer is not accepting connections on 127.0.0.1:$port yet; see $dir/pgbouncer.log" >&2
   echo "$port"
 }
 
@@ -213,9 +218,6 @@ INI
     [ "$(ulimit -n)" -ge 10200 ] ||
       echo "start_neon_pooler: PgBouncer gets $(ulimit -n) open files, fewer than 10,000 clients and 93 servers need" >&2
     exec "$0" -d "$1"' "$(command -v pgbouncer || echo /usr/sbin/pgbouncer)" "$dir/pgbouncer.ini"
-  for _ in $(seq 1 50); do
-    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_for_port "$port" || echo "PgBouncer is not accepting connections on 127.0.0.1:$port yet; see $dir/pgbouncer.log" >&2
   echo "$port"
 }

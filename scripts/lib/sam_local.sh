@@ -22,7 +22,14 @@ ensure_docker() {
   command -v ip >/dev/null || apt_install iproute2 # docker_gateway reads docker0's address
   docker info >/dev/null 2>&1 && return 0
   echo "==> Starting dockerd (log: $work/dockerd.log)"
-  as_root dockerd --iptables=false --ip6tables=false >"$work/dockerd.log" 2>&1 &
+  # Started directly, not through a shell function, so that $! is dockerd itself (or
+  # sudo, which passes our signal on) and stop_docker stops it.
+  if [ "$(id -u)" = 0 ]; then
+    dockerd --iptables=false --ip6tables=false >"$work/dockerd.log" 2>&1 &
+  else
+    # shellcheck disable=SC2024 # the log is in our own work dir: we write it, not root
+    sudo dockerd --iptables=false --ip6tables=false >"$work/dockerd.log" 2>&1 &
+  fi
   DOCKERD_PID=$!
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0

@@ -17,14 +17,19 @@ struct TemplateRoute {
     path: String,
 }
 
-fn template_routes() -> Vec<TemplateRoute> {
+/// What a script that reads template.yaml with cfn-lint's decoder prints, parsed.
+fn read_template<T: serde::de::DeserializeOwned>(script: &str) -> T {
     let output = std::process::Command::new("python3")
-        .arg("scripts/lib/template_routes.py")
+        .arg(script)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("python3 with cfn-lint (run the tests through scripts/test)");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn template_routes() -> Vec<TemplateRoute> {
+    read_template("scripts/lib/template_routes.py")
 }
 
 /// A concrete path for a route pattern (`{id}` becomes a UUID).
@@ -166,13 +171,7 @@ struct MetricFilter {
 }
 
 fn monitoring() -> Monitoring {
-    let output = std::process::Command::new("python3")
-        .arg("scripts/lib/template_checks.py")
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("python3 with cfn-lint (run the tests through scripts/test)");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
+    read_template("scripts/lib/template_checks.py")
 }
 
 /// Every function is watched: Lambda errors and throttles for all, p99 duration for the
