@@ -103,7 +103,7 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     let route = route.as_deref().unwrap_or("(unmatched)");
     let latency = started.elapsed();
     match metrics::emf() {
-        Some(emf) => metrics::emit(&emf.request(&metrics::RequestLine {
+        Some(emf) => metrics::emit(emf.request(&metrics::RequestLine {
             lambda_request_id: lambda_request_id.as_deref(),
             request_id: &request_id,
             method: method.as_str(),

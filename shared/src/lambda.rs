@@ -50,7 +50,7 @@ pub async fn serve(function: &'static str, router: fn(AppState) -> Router) -> Re
         let app = app.clone();
         let state = state.clone();
         if let Some(emf) = metrics::emf().filter(|_| cold.swap(false, Ordering::Relaxed)) {
-            metrics::emit(&emf.cold_start(&event.context.request_id, init));
+            metrics::emit(emf.cold_start(&event.context.request_id, init));
         }
         async move { handle(app, state, event).await }
     }))
