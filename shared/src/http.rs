@@ -91,7 +91,9 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(meta.clone());
 
     let request_id = meta.request_id.clone();
-    let lambda_request_id = request.extensions().get::<lambda_runtime::Context>().map(|c| c.request_id.clone());
+    // Copied out only when a metrics line will carry it: the request moves on below.
+    let lambda_request_id =
+        metrics::emf().and(request.extensions().get::<lambda_runtime::Context>()).map(|c| c.request_id.clone());
     let (mut response, recorded) = metrics::scoped(REQUEST_ID.scope(request_id.clone(), next.run(request))).await;
 
     let headers = response.headers_mut();
