@@ -1,6 +1,6 @@
 //! The local API server: the whole API on 127.0.0.1 (`PORT`, default 3000), through the
 //! same `shared::http::app` stack the Lambdas use. `scripts/dev` starts it after applying
-//! migrations; it expects the same environment as the functions (README, Configuration).
+//! migrations; it expects the same environment as the functions (docs/CONFIGURATION.md).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;

@@ -15,8 +15,11 @@ use std::time::Duration;
 use shared::RequestMeta;
 use shared::audit::Audit;
 use shared::auth::LOGIN_WINDOW_MINUTES;
-use shared::config::Secret;
+use shared::config::{ConfigError, Secret};
+use shared::crypto::DataKeys;
 use shared::db::{Connection, Db, Limits, Sql, Statement};
+use shared::mail::MailConfig;
+use shared::outbox::{self, Delivery};
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
@@ -40,6 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_email_tokens"),
     migration!(5, "0005_mfa"),
     migration!(6, "0006_audit_partitions"),
+    migration!(7, "0007_session_start_and_mail_outbox"),
 ];
 
 /// Any fixed number; it only has to be the same for every migrator.
@@ -225,6 +229,9 @@ pub struct Pruned {
     pub email_tokens: i64,
     pub login_failures: i64,
     pub mfa_challenges: i64,
+    /// Queued emails whose link expired before they could be sent: lost mail, which
+    /// the operator should hear about (the line says so).
+    pub mail_discarded: i64,
 }
 
 /// Housekeeping, daily on AWS (the operator function's schedule): removes sign-in
@@ -239,6 +246,7 @@ pub async fn prune(client: &Client) -> Result<Pruned, String> {
         email_tokens: count("email_tokens")?,
         login_failures: count("login_failures")?,
         mfa_challenges: count("mfa_challenges")?,
+        mail_discarded: count("mail_discarded")?,
     })
 }
 
@@ -249,6 +257,7 @@ fn prune_statement() -> Statement {
         ("email_tokens", Type::INT8),
         ("login_failures", Type::INT8),
         ("mfa_challenges", Type::INT8),
+        ("mail_discarded", Type::INT8),
     ])
 }
 
@@ -281,18 +290,21 @@ fn make_admin_statement(email: &str) -> Statement {
 
 /// Every statement the operator tasks issue (migrations aside), for the schema test.
 pub fn statements() -> Vec<Statement> {
-    vec![
+    let mut all = outbox::statements();
+    all.extend([
         make_admin_statement(""),
         prune_statement(),
         audit_prepare_statement(),
         audit_expired_statement(DEFAULT_AUDIT_RETENTION_MONTHS),
         audit_drop_statement(DEFAULT_AUDIT_RETENTION_MONTHS),
-    ]
+    ]);
+    all
 }
 
 /// An operator command, as the CLI parses it and as the operator Lambda receives it
 /// (`{"command": "migrate"}`, `{"command": "make-admin", "email": "..."}`,
-/// `{"command": "prune"}`, `{"command": "maintain"}`, `{"command": "drop-expired-audit"}`).
+/// `{"command": "prune"}`, `{"command": "maintain"}`, `{"command": "drop-expired-audit"}`,
+/// `{"command": "deliver-mail"}`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Command {
@@ -301,10 +313,40 @@ pub enum Command {
     Prune,
     Maintain,
     DropExpiredAudit,
+    DeliverMail,
+}
+
+/// What delivering queued mail needs: where mail goes, and the key its bodies are
+/// sealed under.
+#[derive(Debug, Default)]
+pub struct MailContext {
+    pub config: MailConfig,
+    pub keys: DataKeys,
+}
+
+impl MailContext {
+    /// From the process environment (`MAIL_FROM`, `MAIL_DIR`, `DATA_KEY`, ...), with a
+    /// data key fetched elsewhere (Secrets Manager) taking the place of `DATA_KEY`.
+    pub fn from_env(data_key: Option<Secret>) -> Result<Self, ConfigError> {
+        let get = |key: &str| match (key, &data_key) {
+            ("DATA_KEY", Some(secret)) => Some(secret.expose().to_owned()),
+            _ => std::env::var(key).ok(),
+        };
+        Ok(Self { config: MailConfig::from_lookup(&get), keys: DataKeys::from_lookup(&get)? })
+    }
+}
+
+/// The outbox's retry (`shared::outbox`); with metrics on, its counts as an EMF line.
+pub async fn deliver_mail(client: &Client, mail: &MailContext) -> Result<Delivery, String> {
+    let delivery = outbox::deliver_due(client, &mail.config, &mail.keys).await?;
+    if let Some(emf) = shared::metrics::emf() {
+        shared::metrics::emit(emf.mail_delivery(delivery.sent, delivery.failed, delivery.queued, delivery.undelivered));
+    }
+    Ok(delivery)
 }
 
 /// Runs a command; the answer is one line for the operator either way.
-pub async fn run(client: &mut Client, command: &Command) -> Result<String, String> {
+pub async fn run(client: &mut Client, command: &Command, mail: &MailContext) -> Result<String, String> {
     match command {
         Command::Migrate => {
             let applied = migrate(client).await.map_err(|e| e.to_string())?;
@@ -336,14 +378,30 @@ pub async fn run(client: &mut Client, command: &Command) -> Result<String, Strin
             let dropped = drop_expired_audit(client, retention).await?;
             Ok(format!("audit partitions older than {retention} months dropped: {}", list(&dropped)))
         }
+        Command::DeliverMail => {
+            let d = deliver_mail(client, mail).await?;
+            let mut line = format!("mail: {} sent, {} failed, {} still queued", d.sent, d.failed, d.queued);
+            if d.undelivered > 0 {
+                line += &format!(
+                    "; {} failed {}+ times (MailUndelivered): check MAIL_FROM and SES",
+                    d.undelivered,
+                    outbox::ALERT_ATTEMPTS
+                );
+            }
+            Ok(line)
+        }
     }
 }
 
 fn pruned_line(p: &Pruned) -> String {
-    format!(
+    let mut line = format!(
         "pruned {} sessions, {} refresh tokens, {} email tokens, {} login failures, {} MFA challenges",
         p.sessions, p.refresh_tokens, p.email_tokens, p.login_failures, p.mfa_challenges
-    )
+    );
+    if p.mail_discarded > 0 {
+        line += &format!("; {} queued emails expired unsent (their links no longer work)", p.mail_discarded);
+    }
+    line
 }
 
 fn list(names: &[String]) -> String {

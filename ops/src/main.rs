@@ -6,6 +6,8 @@
 //!   ops maintain                prune, create the coming months' audit partitions, and
 //!                               list those past AUDIT_RETENTION_MONTHS (default 72)
 //!   ops drop-expired-audit      drop the audit partitions past AUDIT_RETENTION_MONTHS
+//!   ops deliver-mail            send the queued emails that are due (the outbox's retry;
+//!                               MAIL_FROM or MAIL_DIR, DATA_KEY as the functions have them)
 //!
 //! The URL comes from `DATABASE_URL` (and `DATABASE_CA_FILE` for a private CA). On AWS
 //! the same commands run in the operator Lambda (functions/operator).
@@ -14,8 +16,8 @@ use std::process::ExitCode;
 
 use ops::Command;
 
-const USAGE: &str = "usage: ops migrate | ops make-admin EMAIL | ops prune | ops maintain | ops drop-expired-audit   \
-                     (DATABASE_URL must be set)";
+const USAGE: &str = "usage: ops migrate | ops make-admin EMAIL | ops prune | ops maintain | ops drop-expired-audit | \
+                     ops deliver-mail   (DATABASE_URL must be set)";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -26,6 +28,7 @@ async fn main() -> ExitCode {
         ["prune"] => Command::Prune,
         ["maintain"] => Command::Maintain,
         ["drop-expired-audit"] => Command::DropExpiredAudit,
+        ["deliver-mail"] => Command::DeliverMail,
         _ => return fail(USAGE),
     };
     let Ok(url) = std::env::var("DATABASE_URL") else { return fail(USAGE) };
@@ -34,7 +37,11 @@ async fn main() -> ExitCode {
         Ok(client) => client,
         Err(e) => return fail(&e),
     };
-    match ops::run(&mut client, &command).await {
+    let mail = match ops::MailContext::from_env(None) {
+        Ok(mail) => mail,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match ops::run(&mut client, &command, &mail).await {
         Ok(message) => {
             println!("{message}");
             ExitCode::SUCCESS

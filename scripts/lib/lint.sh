@@ -1,13 +1,15 @@
 # shellcheck shell=bash
-# The lint gate: formatting, clippy, shellcheck and unused dependencies, stopping at the
-# first problem. Sourced, not run; scripts/check and scripts/test call run_lint_gate
+# The lint gate: formatting, clippy, shellcheck, unused dependencies and known
+# vulnerabilities (RustSec), stopping at the first problem. Sourced, not run; scripts/check and scripts/test call run_lint_gate
 # from the repository's root, where every script starts by cd-ing.
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# cargo-machete from crates.io, pinned here; changing the pin installs that version.
+# cargo-machete and cargo-audit from crates.io, pinned here; changing a pin installs
+# that version.
 CARGO_MACHETE_VERSION=0.9.2
+CARGO_AUDIT_VERSION=0.22.2
 
 # rustfmt and clippy come with a default rustup profile; a minimal one lacks them.
 ensure_rust_lint_components() {
@@ -50,8 +52,52 @@ shell_scripts() {
   done
 }
 
-# run_lint_gate: cargo fmt, clippy with warnings as errors, shellcheck, cargo machete -
-# in that order; returns non-zero with a message at the first that finds a problem.
+# ensure_cargo_audit: cargo-audit, built like cargo-machete into the same tools directory
+# when missing or not the pinned version; without its default feature, which only
+# `cargo audit bin` (scanning binaries) uses. Sets CARGO_TOOLS_BIN.
+ensure_cargo_audit() {
+  local root
+  root="$(healthcare_tools_dir)/cargo-tools"
+  CARGO_TOOLS_BIN="$root/bin"
+  case "$("$CARGO_TOOLS_BIN/cargo-audit" --version 2>/dev/null)" in
+    *" $CARGO_AUDIT_VERSION") ;;
+    *)
+      echo "==> Installing cargo-audit $CARGO_AUDIT_VERSION (crates.io) into $root"
+      env -u CARGO_TARGET_DIR cargo install --quiet --locked --force --no-default-features \
+        --root "$root" "cargo-audit@$CARGO_AUDIT_VERSION" ;;
+  esac
+}
+
+# run_cargo_audit: Cargo.lock against the offline RustSec snapshot beside the clone
+# (../shared/advisory-db, read-only in CI: cargo audit only reads it; ADVISORY_DB names
+# another), never fetching: these machines cannot reach the advisory repository. With
+# --no-fetch cargo audit does not judge the snapshot's age. Vulnerabilities and unsound
+# advisories fail; unmaintained and yanked crates are printed as warnings. An advisory
+# that cannot be fixed is ignored in .cargo/audit.toml, with a comment saying why.
+run_cargo_audit() {
+  local db status=0
+  db=${ADVISORY_DB:-$PWD/../shared/advisory-db}
+  if [ ! -d "$db/crates" ]; then
+    echo "lint: no RustSec advisory database at $db (shared/advisory-db beside the clone, or ADVISORY_DB)" >&2
+    return 1
+  fi
+  if ! ensure_cargo_audit; then
+    echo "lint: could not install cargo-audit $CARGO_AUDIT_VERSION" >&2
+    return 1
+  fi
+  PATH="$CARGO_TOOLS_BIN:$PATH" cargo audit --db "$db" --no-fetch --deny unsound || status=$?
+  case "$status" in
+    0) ;;
+    1) echo "lint: cargo audit found the advisories above (or could not read $db); update the crate, or ignore the advisory in .cargo/audit.toml with a comment saying why" >&2
+       return 1 ;;
+    *) echo "lint: cargo audit failed ($status)" >&2
+       return 1 ;;
+  esac
+}
+
+# run_lint_gate: cargo fmt, clippy with warnings as errors, shellcheck, cargo machete,
+# cargo audit - in that order; returns non-zero with a message at the first that finds
+# a problem.
 run_lint_gate() {
   local scripts listed status=0
   if ! ensure_rust_lint_components; then
@@ -92,4 +138,6 @@ run_lint_gate() {
     *) echo "lint: cargo machete failed ($status)" >&2
        return 1 ;;
   esac
+  echo "==> Lint: cargo audit (known vulnerabilities, offline RustSec snapshot)"
+  run_cargo_audit || return 1
 }

@@ -8,7 +8,7 @@
 // The SDKs all re-export the one smithy type.
 use aws_sdk_secretsmanager::config::SharedHttpClient;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// The roots of Amazon Trust Services, which sign every AWS endpoint outside China.
 const AMAZON_ROOTS: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
@@ -24,12 +24,45 @@ pub struct Target {
 
 impl Target {
     pub fn from_env(service_endpoint_var: &str) -> Result<Self, ConfigError> {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var(service_endpoint_var)).ok();
+        Self::from_env_with_endpoint(endpoint)
+    }
+
+    /// The region and CA bundle from the environment, the endpoint as given.
+    pub fn from_env_with_endpoint(endpoint: Option<String>) -> Result<Self, ConfigError> {
         let region = std::env::var("AWS_REGION")
             .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
             .map_err(|_| ConfigError("AWS_REGION is not set (Lambda sets it; set it to reach AWS elsewhere)".into()))?;
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var(service_endpoint_var)).ok();
         let ca_bundle = std::env::var("AWS_CA_BUNDLE").ok().filter(|path| !path.is_empty());
         Ok(Self { region, endpoint, ca_bundle })
+    }
+
+    /// TLS for a client of our own (the SES sender): `AWS_CA_BUNDLE` alone when set;
+    /// else Amazon's roots where they suffice, and the Mozilla roots where they may not.
+    pub fn tls_config(&self) -> Result<rustls::ClientConfig, ConfigError> {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let pem = match &self.ca_bundle {
+            Some(path) => Some(std::fs::read(path).map_err(|e| ConfigError(format!("AWS_CA_BUNDLE {path}: {e}")))?),
+            None if trusts_amazon_roots_only(&self.region, self.endpoint.as_deref()) => Some(AMAZON_ROOTS.to_vec()),
+            None => None,
+        };
+        let roots = match pem {
+            Some(pem) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| ConfigError(format!("a CA certificate for AWS clients: {e}")))?;
+                    roots.add(cert).map_err(|e| ConfigError(format!("a CA certificate for AWS clients: {e}")))?;
+                }
+                roots
+            }
+            None => rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
+        };
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConfigError(format!("TLS settings for AWS clients: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth())
     }
 
     /// The HTTPS client to give the SDK, or `None` for the SDK's default.

@@ -1,42 +1,16 @@
 //! Settings, read once per cold start. Everything has a documented default except the
-//! two secrets (README, "Configuration"). The secrets come from `DATABASE_URL` and
+//! two secrets (docs/CONFIGURATION.md). The secrets come from `DATABASE_URL` and
 //! `JWT_SECRET`, or from Secrets Manager when `DATABASE_SECRET_ARN` / `JWT_SECRET_ARN`
 //! are set (`Settings::load`, secrets.rs); nothing downstream knows which.
 
-use std::fmt;
 use std::time::Duration;
 
-use crate::crypto::DataKey;
+use crate::mail::MailConfig;
 
-/// A value that must never reach a log line or a `{:?}`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-#[derive(Debug)]
-pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "configuration error: {}", self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+// Re-exported: callers name these as parts of configuration; they live in leaf modules
+// so that secrets, aws and crypto depend on them without depending back on this file.
+pub use crate::config_error::ConfigError;
+pub use crate::secrets::Secret;
 
 /// HS256 keys shorter than this are guessable offline from any one token.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -57,11 +31,10 @@ pub struct Settings {
     pub session_idle_minutes: i32,
     /// Where links in emails point: `{APP_BASE_URL}/reset-password?token=...`.
     pub app_base_url: String,
-    /// Sender of every email (SES); without it, and without `mail_dir`, no email is sent.
-    pub mail_from: Option<String>,
-    /// Write each email as a JSON file here instead of sending it (local use, tests).
-    pub mail_dir: Option<String>,
-    /// `DATA_KEY` (and `DATA_KEY_PREVIOUS` during a rotation): encrypts TOTP secrets.
+    /// How email goes out: SES from `MAIL_FROM`, or files in `MAIL_DIR`.
+    pub mail: MailConfig,
+    /// `DATA_KEY` (and `DATA_KEY_PREVIOUS` during a rotation): encrypts TOTP secrets and
+    /// the bodies of queued email.
     pub data_keys: std::sync::Arc<crate::crypto::DataKeys>,
     /// Connections per process. On Lambda an instance serves one request at a time, so 1-2
     /// is right; more only wastes Neon pooler slots. The local server raises it.
@@ -141,19 +114,9 @@ impl Settings {
             jwt_audience: text("JWT_AUDIENCE", "healthcare-api"),
             access_token_ttl: Duration::from_secs(number("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?),
             refresh_token_ttl: Duration::from_secs(number("REFRESH_TOKEN_TTL_DAYS", 30)? * 24 * 3600),
-            data_keys: std::sync::Arc::new(crate::crypto::DataKeys {
-                current: get("DATA_KEY")
-                    .filter(|v| !v.is_empty())
-                    .map(|v| DataKey::parse("DATA_KEY", &v))
-                    .transpose()?,
-                previous: get("DATA_KEY_PREVIOUS")
-                    .filter(|v| !v.is_empty())
-                    .map(|v| DataKey::parse("DATA_KEY_PREVIOUS", &v))
-                    .transpose()?,
-            }),
+            data_keys: std::sync::Arc::new(crate::crypto::DataKeys::from_lookup(&get)?),
             app_base_url: text("APP_BASE_URL", "http://localhost:5173").trim_end_matches('/').to_owned(),
-            mail_from: get("MAIL_FROM").filter(|v| !v.is_empty()),
-            mail_dir: get("MAIL_DIR").filter(|v| !v.is_empty()),
+            mail: MailConfig::from_lookup(&get),
             session_idle_minutes: i32::try_from(number("SESSION_IDLE_MINUTES", 60)?)
                 .map_err(|_| ConfigError("SESSION_IDLE_MINUTES is too large".into()))?,
             db_pool_size: number("DB_POOL_SIZE", 2)? as usize,

@@ -11,7 +11,7 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use base64::Engine;
 
 use crate::ApiError;
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 const FORMAT: u8 = 1;
 const ID_LEN: usize = 8;
@@ -58,6 +58,17 @@ pub struct DataKeys {
 }
 
 impl DataKeys {
+    /// `DATA_KEY` and `DATA_KEY_PREVIOUS` from any key lookup; both may be absent.
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let key = |name: &str| get(name).filter(|v| !v.is_empty()).map(|v| DataKey::parse(name, &v)).transpose();
+        Ok(Self { current: key("DATA_KEY")?, previous: key("DATA_KEY_PREVIOUS")? })
+    }
+
+    /// Whether values can be sealed (a current key is set).
+    pub fn configured(&self) -> bool {
+        self.current.is_some()
+    }
+
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, ApiError> {
         let key = self.current.as_ref().ok_or_else(not_configured)?;
         let mut nonce = [0u8; NONCE_LEN];
@@ -78,6 +89,9 @@ impl DataKeys {
         if sealed.len() < 1 + ID_LEN + NONCE_LEN + 16 || sealed[0] != FORMAT {
             return Err(ApiError::internal("a sealed value is malformed"));
         }
+        if !self.configured() && self.previous.is_none() {
+            return Err(not_configured());
+        }
         let (header, rest) = sealed.split_at(1 + ID_LEN);
         let key = [&self.current, &self.previous].into_iter().flatten().find(|k| k.id[..] == header[1..]).ok_or_else(
             || ApiError::internal("a sealed value names a key that is not configured (DATA_KEY, DATA_KEY_PREVIOUS)"),
@@ -94,8 +108,9 @@ impl DataKeys {
     }
 }
 
+/// No data key: an operator's setting, not a fault of the request or the database (503).
 fn not_configured() -> ApiError {
-    ApiError::internal("DATA_KEY is not configured, so secrets cannot be encrypted")
+    ApiError::NotConfigured("No data key (DATA_KEY) is configured on this server.".into())
 }
 
 #[cfg(test)]

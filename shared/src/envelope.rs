@@ -41,8 +41,15 @@ pub fn envelope_response<T: Serialize>(code: StatusCode, status: Status, message
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
-        // Only a non-string map key or a failing Serialize impl gets here: a bug.
-        Err(e) => crate::ApiError::internal_from("serialising a response", e).into_response(),
+        // Only a non-string map key or a failing Serialize impl gets here: a bug. Built
+        // by hand, not through ApiError, which depends on this module to answer at all.
+        Err(e) => {
+            tracing::error!(error.cause = %e, "request failed: serialising a response");
+            let body = r#"{"status":"unknown","message":"An unexpected error occurred.","data":null}"#;
+            let mut response = (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio_postgres::error::SqlState;
 
 use crate::envelope::{Status, envelope_response};
-use crate::http::current_request_id;
+use crate::request_id::current_request_id;
 
 /// One field at fault, as listed in `data.errors`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,6 +55,11 @@ pub enum ApiError {
     },
     /// 503: the database is unreachable or gave up (timeout, restart, pooler limit).
     Unavailable,
+    /// 503: too much work queued (password hashes past their bound); `Retry-After` set.
+    Busy,
+    /// 503: a feature this deployment was not configured for (MFA without a data key).
+    /// Not retryable, so no `Retry-After`; the message says what is missing.
+    NotConfigured(Message),
     /// 500: a bug or an unclassified failure. What was being done and the error behind
     /// it are logged, never returned.
     Internal {
@@ -138,6 +143,8 @@ impl ApiError {
                 Status::Failed,
                 "The database is unavailable; try again shortly.".into(),
             ),
+            Busy => (StatusCode::SERVICE_UNAVAILABLE, Status::Failed, "The server is busy; try again shortly.".into()),
+            NotConfigured(m) => (StatusCode::SERVICE_UNAVAILABLE, Status::Failed, m.clone()),
             Internal { .. } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Status::Unknown,
@@ -161,7 +168,7 @@ impl ApiError {
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            ApiError::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            ApiError::Unavailable | ApiError::Busy => Some(UNAVAILABLE_RETRY_AFTER_SECS),
             _ => None,
         }
     }

@@ -16,16 +16,8 @@ use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
+use crate::request_id::REQUEST_ID;
 use crate::{ApiError, metrics};
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The request id of the request being served on this task, if any.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
 
 /// Where a request came from, for the audit trail.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! The common crate every function stands on. Each module is one concern:
 //!
-//! - `config` / `secrets`: settings, and secrets from Secrets Manager, read once per cold start
+//! - `config` / `secrets` / `config_error`: settings, and secrets from Secrets Manager, read once
+//!   per cold start; the one configuration error they share
 //! - `aws`: how every AWS SDK client is configured (region, endpoint, Amazon's roots)
 //! - `crypto`: values encrypted at rest under `DATA_KEY` (AES-256-GCM)
 //! - `db`: the pool (TLS per `sslmode`), and `Statement`, the one way handlers reach Postgres
@@ -11,15 +12,19 @@
 //! - `records`: patients, doctors, mappings - views, columns, input rules
 //! - `extract`: the `{id}` path segment and `If-Match`
 //! - `audit`: the audit-event writer
-//! - `http`: the middleware stack shared by Lambda and the local server
+//! - `http` / `request_id`: the middleware stack shared by Lambda and the local server; the
+//!   id of the request a task serves
 //! - `lambda`: the entry point a function's `main` calls
 //! - `metrics`: CloudWatch Embedded Metric Format in each request's log line
+//! - `mail` / `outbox`: sending one email (SES or files); the transactional outbox that
+//!   queues each with its token and retries what did not go out
 
 pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod body;
 pub mod config;
+pub mod config_error;
 pub mod crypto;
 pub mod db;
 pub mod envelope;
@@ -27,10 +32,13 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod lambda;
+pub mod mail;
 pub mod metrics;
+pub mod outbox;
 pub mod pagination;
 pub mod query;
 pub mod records;
+pub mod request_id;
 pub mod secrets;
 pub mod state;
 pub mod telemetry;

@@ -8,7 +8,10 @@
 //!   `function` alone;
 //! - `ColdStarts` (Count) and `InitDuration` (Milliseconds) by `function`, on the first
 //!   invocation of each instance;
-//! - `Logins` (Count) by `function` + `outcome`, on password logins.
+//! - `Logins` (Count) by `function` + `outcome`, on password logins;
+//! - `MailSent`, `MailFailed`, `MailQueued` and `MailUndelivered` (Count) by `function`,
+//!   once per outbox retry run (the operator's schedule); an alarm watches
+//!   `MailUndelivered`.
 //!
 //! On when `METRICS_NAMESPACE` names a namespace (template.yaml sets it on every
 //! function); off locally, where the request line stays a readable tracing line.
@@ -144,6 +147,31 @@ impl Emf {
         .to_string()
     }
 }
+
+impl Emf {
+    /// An outbox retry run's line (`crate::outbox::deliver_due`).
+    pub fn mail_delivery(&self, sent: usize, failed: usize, queued: i64, undelivered: i64) -> String {
+        let directive = Directive { namespace: &self.namespace, dimensions: &[&["function"]], metrics: MAIL_METRICS };
+        json!({
+            "_aws": { "Timestamp": now_ms(), "CloudWatchMetrics": [directive] },
+            "level": if undelivered > 0 { "WARN" } else { "INFO" },
+            "message": "mail delivery",
+            "function": self.function,
+            "MailSent": sent,
+            "MailFailed": failed,
+            "MailQueued": queued,
+            "MailUndelivered": undelivered,
+        })
+        .to_string()
+    }
+}
+
+const MAIL_METRICS: &[Metric] = &[
+    Metric { name: "MailSent", unit: "Count" },
+    Metric { name: "MailFailed", unit: "Count" },
+    Metric { name: "MailQueued", unit: "Count" },
+    Metric { name: "MailUndelivered", unit: "Count" },
+];
 
 const REQUEST_DIMENSIONS: &[&[&str]] = &[&["function", "route", "status_class"], &["function"]];
 const REQUEST_METRICS: &[Metric] = &[

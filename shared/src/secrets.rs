@@ -7,11 +7,32 @@
 //! for the JWT key (or `jwt_secret`). Anything else fails the cold start with a message
 //! naming the secret - never with the secret's value.
 
+use std::fmt;
+
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueOutput;
 
 use crate::aws;
-use crate::config::{ConfigError, Secret};
+use crate::config_error::ConfigError;
+
+/// A value that must never reach a log line or a `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
 
 pub const DATABASE_KEYS: &[&str] = &["url", "database_url"];
 pub const JWT_KEYS: &[&str] = &["secret", "jwt_secret"];

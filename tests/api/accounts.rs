@@ -104,8 +104,14 @@ async fn prune_removes_only_what_is_past_its_window() {
     .unwrap();
 
     let pruned = ops::prune(&sql).await.unwrap();
-    let expected =
-        ops::Pruned { sessions: 1, refresh_tokens: 0, email_tokens: 1, login_failures: 1, mfa_challenges: 1 };
+    let expected = ops::Pruned {
+        sessions: 1,
+        refresh_tokens: 0,
+        email_tokens: 1,
+        login_failures: 1,
+        mfa_challenges: 1,
+        mail_discarded: 0,
+    };
     assert_eq!(pruned, expected);
     let left = |table: &'static str| {
         let sql = &sql;
@@ -121,6 +127,13 @@ async fn prune_removes_only_what_is_past_its_window() {
     let again = ops::prune(&sql).await.unwrap();
     assert_eq!(
         again,
-        ops::Pruned { sessions: 0, refresh_tokens: 0, email_tokens: 0, login_failures: 0, mfa_challenges: 0 }
+        ops::Pruned {
+            sessions: 0,
+            refresh_tokens: 0,
+            email_tokens: 0,
+            login_failures: 0,
+            mfa_challenges: 0,
+            mail_discarded: 0
+        }
     );
 }

@@ -201,14 +201,14 @@ async fn with_mail_from_set_the_message_goes_to_ses() {
 }
 
 /// Makes `address` a verified SES identity in the emulator (SES refuses other senders).
-async fn ses_verify_sender(endpoint: &str, address: &str) {
+pub(crate) async fn ses_verify_sender(endpoint: &str, address: &str) {
     let body = format!("Action=VerifyEmailIdentity&Version=2010-12-01&EmailAddress={}", address.replace('@', "%40"));
     let answer = ses_query(endpoint, &body).await;
     assert!(answer.contains("VerifyEmailIdentityResponse"), "{answer}");
 }
 
 /// How many messages the emulator has sent (`SentLast24Hours`).
-async fn ses_sent(endpoint: &str) -> i64 {
+pub(crate) async fn ses_sent(endpoint: &str) -> i64 {
     let answer = ses_query(endpoint, "Action=GetSendQuota&Version=2010-12-01").await;
     let value = answer.split("<SentLast24Hours>").nth(1).and_then(|rest| rest.split('<').next());
     value.and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or_else(|| panic!("{answer}")) as i64

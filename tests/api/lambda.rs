@@ -246,7 +246,7 @@ async fn a_missing_secret_fails_the_cold_start_with_a_clear_log_line() {
 
 #[tokio::test]
 async fn the_operator_binary_migrates_and_makes_admins() {
-    // Operators get the direct URL (README): migrations need one server connection.
+    // Operators get the direct URL (docs/DEPLOY.md): migrations need one server connection.
     let database_url = api_tests::direct_url(&fresh_database().await);
     let mut emulator = Emulator::start().await;
     emulator.spawn("operator", "operator", &[("DATABASE_URL", &database_url)]);

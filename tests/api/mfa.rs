@@ -221,3 +221,23 @@ async fn a_recovery_code_can_turn_mfa_off() {
     let codes: i64 = app.sql().await.query_one("SELECT count(*) FROM mfa_recovery_codes", &[]).await.unwrap().get(0);
     assert_eq!(codes, 0, "the recovery codes go with it");
 }
+
+/// A deployment without a data key offers no MFA: a clear 503 that names what is
+/// missing (not a generic 500), and health says so while staying up.
+#[tokio::test]
+async fn without_a_data_key_mfa_answers_503_not_configured_and_health_reports_it() {
+    let url = api_tests::fresh_database().await;
+    let app = TestApp::with_settings(api_tests::settings(&url, &[("DATA_KEY", "")]), url);
+    let token = app.user_token("ada@example.com").await;
+    let enrol = app.post("/api/auth/mfa/totp", &json!({}), Some(&token)).await;
+    enrol.expect(503, "failed");
+    let message = enrol.body["message"].as_str().unwrap();
+    assert!(message.contains("not configured"), "{message}");
+    assert!(enrol.headers.get("retry-after").is_none(), "retrying will not help");
+
+    let health = app.get("/api/health", None).await;
+    health.expect(200, "success");
+    assert_eq!(health.data()["database"], "ok");
+    assert_eq!(health.data()["mfa"], "not_configured");
+    assert_eq!(health.data()["degraded"], json!(["mfa", "mail"]));
+}

@@ -78,3 +78,27 @@ async fn every_response_has_its_own_request_id_which_audit_events_carry() {
         .get(0);
     assert_eq!(stored, request_id);
 }
+
+#[tokio::test]
+async fn health_reports_every_component_ok_when_configured() {
+    let url = api_tests::fresh_database().await;
+    let app =
+        api_tests::TestApp::with_settings(api_tests::settings(&url, &[("MAIL_DIR", "/tmp/healthcare-mail")]), url);
+    let response = app.get("/api/health", None).await;
+    response.expect(200, "success");
+    assert_eq!(response.data(), &json!({"database": "ok", "mfa": "ok", "mail": "ok", "degraded": []}));
+}
+
+/// Logs written to a file or a pipe (`scripts/dev > dev.log`) carry no colour codes.
+#[test]
+fn the_local_server_logs_plain_text_when_not_on_a_terminal() {
+    let output = std::process::Command::new(api_tests::lambda::binary("local-api"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "without JWT_SECRET it must refuse to start");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("ERROR") && log.contains("JWT_SECRET"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a piped log: {log:?}");
+}

@@ -286,3 +286,20 @@ fn sam_builds_every_function_through_the_makefile_and_sam_local_can_configure_th
     }
     assert_eq!(m.parameters["Architecture"], "arm64");
 }
+
+/// The mail outbox on AWS: the operator retries on a schedule with what sending needs
+/// (the sender, the data key that seals bodies), and an alarm fires on undelivered mail.
+#[test]
+fn the_operator_retries_queued_mail_on_a_schedule_and_undelivered_mail_alarms() {
+    let m = monitoring();
+    let operator = m.functions.iter().find(|f| f.resource == "OperatorFunction").expect("the operator function");
+    for variable in ["MAIL_FROM", "DATA_KEY_SECRET_ARN"] {
+        assert!(operator.env.contains_key(variable), "the operator needs {variable} to send queued mail");
+    }
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    assert!(template.contains(r#"Input: '{"command": "deliver-mail"}'"#), "no schedule runs deliver-mail");
+    assert_eq!(m.parameters["MailRetrySchedule"], "rate(5 minutes)");
+    let alarm = m.alarms.iter().find(|a| a.metrics == ["!Ref MetricsNamespace:MailUndelivered"]);
+    let alarm = alarm.expect("nothing alarms on MailUndelivered");
+    assert_eq!(alarm.statistic, "Maximum", "{}", alarm.name);
+}

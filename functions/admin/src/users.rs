@@ -1,5 +1,5 @@
-//! Users and their roles. A role change reaches the user at their next token refresh
-//! (access tokens are stateless and live 15 minutes by default).
+//! Users, their roles and their status. A role change reaches the user at their next
+//! token refresh (access tokens are stateless and live 15 minutes by default).
 
 use axum::extract::State;
 use shared::audit::{Audit, Verdict};
@@ -17,8 +17,7 @@ use uuid::Uuid;
 
 static LIST: Sql = sql!("sql/users_list.sql");
 static READ: Sql = sql!("sql/user_read.sql");
-static CHANGE_ROLE: Sql = sql!("sql/user_role.sql");
-static CHANGE_STATUS: Sql = sql!("sql/user_status.sql");
+static CHANGE: Sql = sql!("sql/user_change.sql");
 
 /// Lists users newest first; `q` matches name or email, `role` is exact.
 pub async fn list(
@@ -79,91 +78,108 @@ fn no_such_user() -> ApiError {
     ApiError::NotFound("No such user.".into())
 }
 
-/// Sets a user's role; demoting the last admin is refused (409), see `user_role.sql`.
-pub async fn change_role(
-    State(state): State<AppState>,
-    admin: Admin,
-    meta: RequestMeta,
-    Id(id): Id,
-    body: JsonObject,
-) -> Result<Reply<User>, ApiError> {
-    let mut form = Form::new(body, &["role"], &["id", "name", "email", "created_at"]);
-    let role = form.required("role", one_of(&["admin", "user"]));
-    let role = form.finish_with(role)?;
-    let row = change_role_statement(&admin, &meta, id, role.clone()).query_opt(&state.db).await?;
-    let row = row.ok_or_else(no_such_user)?;
-    let user = User::from_row(&row)?;
-    if user.role.as_str() != role {
-        return Err(ApiError::Conflict {
-            message: "The last admin cannot be demoted; promote another admin first.".into(),
-            errors: vec![shared::error::FieldError::new("role", "would leave no admin")],
-        });
-    }
-    let previous: String = column(&row, "previous_role")?;
-    let message = if previous == role { "The user already had this role." } else { "Role changed." };
-    Ok(Reply::updated(message, user))
+/// A field of a user an admin may set, and how a refused change reads. The role and
+/// the status go through one handler and one statement (`user_change.sql`).
+pub struct Change {
+    field: &'static str,
+    values: &'static [&'static str],
+    /// Fields of the user a client may send back unchanged beside this one.
+    read_only: &'static [&'static str],
+    action: &'static str,
+    already: &'static str,
+    done: &'static str,
+    /// The 409's field problem; the message comes from `refusal`.
+    problem: &'static str,
+    refusal: fn(own_account: bool) -> &'static str,
 }
 
-fn change_role_statement(admin: &impl Principal, meta: &RequestMeta, id: Uuid, role: String) -> Statement {
-    Statement::new(&CHANGE_ROLE)
-        .acting_as(admin)
-        .bind("id", id)
-        .bind("role", role)
-        .audit(
-            meta,
-            Audit::new("user.role_changed", "user")
-                .resource(id)
-                .outcome(Verdict::Refused { done: "settled", target: "target" }),
-        )
-        .reads(User::COLUMNS)
-        .reads(&[("previous_role", Type::TEXT)])
+/// A role change reaches the user at their next token refresh. Demoting the last admin
+/// is refused (409).
+pub const ROLE: Change = Change {
+    field: "role",
+    values: &["admin", "user"],
+    read_only: &["id", "name", "email", "created_at"],
+    action: "user.role_changed",
+    already: "The user already had this role.",
+    done: "Role changed.",
+    problem: "would leave no admin",
+    refusal: |_| "The last admin cannot be demoted; promote another admin first.",
+};
+
+/// Disabling ends every session at once (their next request is 401) and a later correct
+/// login is 403. Disabling oneself or the last active admin is refused (409).
+pub const STATUS: Change = Change {
+    field: "status",
+    values: Status::ALL,
+    read_only: &["id", "name", "email", "role", "created_at"],
+    action: "user.status_changed",
+    already: "The user already had this status.",
+    done: "Status changed.",
+    problem: "would leave no active admin",
+    refusal: |own_account| match own_account {
+        true => "You cannot disable your own account.",
+        false => "The last active admin cannot be disabled; enable or promote another admin first.",
+    },
+};
+
+pub async fn change_role(state: State<AppState>, admin: Admin, meta: RequestMeta, id: Id, body: JsonObject) -> Changed {
+    change(state, admin, meta, id, body, &ROLE).await
 }
 
-/// Enables or disables an account. Disabling ends every session at once (their next
-/// request is 401) and a later correct login is 403. Disabling oneself or the last
-/// active admin is refused (409), see `user_status.sql`.
 pub async fn change_status(
+    state: State<AppState>,
+    admin: Admin,
+    meta: RequestMeta,
+    id: Id,
+    body: JsonObject,
+) -> Changed {
+    change(state, admin, meta, id, body, &STATUS).await
+}
+
+type Changed = Result<Reply<User>, ApiError>;
+
+async fn change(
     State(state): State<AppState>,
     admin: Admin,
     meta: RequestMeta,
     Id(id): Id,
     body: JsonObject,
-) -> Result<Reply<User>, ApiError> {
-    let mut form = Form::new(body, &["status"], &["id", "name", "email", "role", "created_at"]);
-    let status = form.required("status", one_of(Status::ALL));
-    let status = form.finish_with(status)?;
-    let row = change_status_statement(&admin, &meta, id, status.clone()).query_opt(&state.db).await?;
+    change: &Change,
+) -> Changed {
+    let mut form = Form::new(body, &[change.field], change.read_only);
+    let value = form.required(change.field, one_of(change.values));
+    let value = form.finish_with(value)?;
+    let row = change_statement(&admin, &meta, id, change, value.clone()).query_opt(&state.db).await?;
     let row = row.ok_or_else(no_such_user)?;
     let user = User::from_row(&row)?;
-    if user.status.as_str() != status {
-        let message = if id == admin.caller().id {
-            "You cannot disable your own account."
-        } else {
-            "The last active admin cannot be disabled; enable or promote another admin first."
-        };
+    let now = match change.field {
+        "role" => user.role.as_str(),
+        _ => user.status.as_str(),
+    };
+    if now != value {
         return Err(ApiError::Conflict {
-            message: message.into(),
-            errors: vec![shared::error::FieldError::new("status", "would leave no active admin")],
+            message: (change.refusal)(id == admin.caller().id).into(),
+            errors: vec![shared::error::FieldError::new(change.field, change.problem)],
         });
     }
-    let previous: String = column(&row, "previous_status")?;
-    let message = if previous == status { "The user already had this status." } else { "Status changed." };
-    Ok(Reply::updated(message, user))
+    let previous: String = column(&row, "previous")?;
+    Ok(Reply::updated(if previous == value { change.already } else { change.done }, user))
 }
 
-fn change_status_statement(admin: &impl Principal, meta: &RequestMeta, id: Uuid, status: String) -> Statement {
-    Statement::new(&CHANGE_STATUS)
+fn change_statement(admin: &impl Principal, meta: &RequestMeta, id: Uuid, change: &Change, value: String) -> Statement {
+    Statement::new(&CHANGE)
         .acting_as(admin)
         .bind("id", id)
-        .bind("status", status)
+        .bind("field", change.field)
+        .bind("value", value)
         .audit(
             meta,
-            Audit::new("user.status_changed", "user")
+            Audit::new(change.action, "user")
                 .resource(id)
                 .outcome(Verdict::Refused { done: "settled", target: "target" }),
         )
         .reads(User::COLUMNS)
-        .reads(&[("previous_status", Type::TEXT)])
+        .reads(&[("previous", Type::TEXT)])
 }
 
 /// The statements above, for `crate::statements`.
@@ -172,7 +188,7 @@ pub(crate) fn statements(admin: &impl Principal, meta: &RequestMeta) -> Vec<Stat
     vec![
         list_statement(admin, meta, &Page::default(), None, None),
         read_statement(admin, meta, id),
-        change_role_statement(admin, meta, id, Role::User.as_str().to_owned()),
-        change_status_statement(admin, meta, id, Status::Active.as_str().to_owned()),
+        change_statement(admin, meta, id, &ROLE, Role::User.as_str().to_owned()),
+        change_statement(admin, meta, id, &STATUS, Status::Active.as_str().to_owned()),
     ]
 }

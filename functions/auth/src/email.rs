@@ -1,21 +1,21 @@
 //! The flows that go through the user's mailbox: forgotten password and reset, email
 //! verification and its resend. Tokens are 256 random bits, URL-safe, single use,
 //! kept only as SHA-256 (`email_tokens`), and reach the user as a link built from
-//! `APP_BASE_URL`. Sending is `crate::mail`.
+//! `APP_BASE_URL`. Each email is queued in the outbox by the statement that issues its
+//! token, then sent at once (`shared::outbox`); what fails is retried by the operator.
 
 use axum::extract::State;
 use shared::audit::{Audit, Verdict};
 use shared::auth::{Caller, password, refresh};
 use shared::db::{Sql, Statement};
+use shared::outbox::{self, Outgoing};
 use shared::records::user::User;
 use shared::records::{FromRow, column};
 use shared::validate::{Form, any_string, email, new_password};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, Settings, sql};
-use time::OffsetDateTime;
 use tokio_postgres::types::Type;
 
-use crate::mail::{self, Message};
-use crate::session::{TokenBundle, refresh_expiry};
+use crate::session::{NewSession, TokenBundle};
 
 static FORGOT: Sql = sql!("sql/password_forgot.sql");
 static RESET: Sql = sql!("sql/password_reset.sql");
@@ -35,13 +35,19 @@ fn link(settings: &Settings, page: &str, token: &str) -> String {
 }
 
 /// The verification email for a new token (register and resend).
-pub fn verification(settings: &Settings, to: String, token: &str) -> Message {
+pub fn verification(settings: &Settings, token: &str) -> Result<Outgoing, ApiError> {
     let url = link(settings, "verify-email", token);
-    Message {
-        to,
-        subject: "Confirm your email address".into(),
-        text: format!("Open this link to confirm your email address:\n\n{url}\n\nThe link works once, for 7 days."),
-    }
+    let text = format!("Open this link to confirm your email address:\n\n{url}\n\nThe link works once, for 7 days.");
+    Outgoing::new(settings, "Confirm your email address", text)
+}
+
+fn reset_link(settings: &Settings, token: &str) -> Result<Outgoing, ApiError> {
+    let url = link(settings, "reset-password", token);
+    let text = format!(
+        "Someone asked to reset the password of this account. If it was you, open this link to choose a new \
+         one:\n\n{url}\n\nThe link works once, for 30 minutes. If it was not you, ignore this email."
+    );
+    Outgoing::new(settings, "Reset your password", text)
 }
 
 /// `POST /api/auth/password/forgot`: the same answer whether or not the account exists.
@@ -54,18 +60,9 @@ pub async fn forgot(
     let address = form.required("email", email());
     let address = form.finish_with(address)?;
     let token = refresh::generate()?;
-    let issued = forgot_statement(&meta, address, token.hash).query_opt(&state.db).await?;
-    if let Some(row) = issued {
-        let url = link(&state.settings, "reset-password", &token.token);
-        let text = format!(
-            "Someone asked to reset the password of this account. If it was you, open this link to choose a new \
-             one:\n\n{url}\n\nThe link works once, for 30 minutes. If it was not you, ignore this email."
-        );
-        mail::send(
-            &state.settings,
-            Message { to: column(&row, "email")?, subject: "Reset your password".into(), text },
-        )
-        .await;
+    let mail = reset_link(&state.settings, &token.token)?;
+    if let Some(row) = forgot_statement(&meta, address, token.hash, &mail).query_opt(&state.db).await? {
+        outbox::send_now(&state, column(&row, "mail_id")?, column(&row, "email")?, mail).await;
     }
     Ok(Reply::success(
         "If an account has this email, a link to reset its password is on its way.",
@@ -73,11 +70,10 @@ pub async fn forgot(
     ))
 }
 
-fn forgot_statement(meta: &RequestMeta, address: String, token_hash: Vec<u8>) -> Statement {
-    Statement::new(&FORGOT)
-        .bind("email", address)
-        .bind("token_hash", token_hash)
-        .bind("per_hour", PER_HOUR)
+fn forgot_statement(meta: &RequestMeta, address: String, token_hash: Vec<u8>, mail: &Outgoing) -> Statement {
+    let statement =
+        Statement::new(&FORGOT).bind("email", address).bind("token_hash", token_hash).bind("per_hour", PER_HOUR);
+    mail.queued_in(statement)
         .audit(
             meta,
             Audit::new("auth.password_reset_requested", "user")
@@ -85,8 +81,11 @@ fn forgot_statement(meta: &RequestMeta, address: String, token_hash: Vec<u8>) ->
                 .resource_from("(SELECT id FROM target)")
                 .outcome(Verdict::Refused { done: "issued", target: "target" }),
         )
-        .reads(&[("email", Type::TEXT)])
+        .reads(MAIL_COLUMNS)
 }
+
+/// What a statement that queues an email answers: where to, and the outbox row.
+const MAIL_COLUMNS: &[shared::db::Column] = &[("email", Type::TEXT), ("mail_id", Type::UUID)];
 
 /// `POST /api/auth/password/reset`: a new password, and a new session.
 pub async fn reset(
@@ -98,33 +97,27 @@ pub async fn reset(
     let token = form.required("token", any_string(512));
     let new = form.required("new_password", new_password());
     let (token, new) = form.finish_with((token, new))?;
-    let session = refresh::generate()?;
-    let change = Reset {
-        token_hash: refresh::hash(&token),
-        password_hash: password::hash(new).await?,
-        refresh_hash: session.hash.clone(),
-    };
-    let row = reset_statement(&meta, change, refresh_expiry(&state)).query_opt(&state.db).await?;
+    let session = NewSession::new(&state)?;
+    let change = Reset { token_hash: refresh::hash(&token), password_hash: password::hash(new).await? };
+    let row = reset_statement(&meta, change, &session).query_opt(&state.db).await?;
     let row = row.ok_or_else(bad_token)?;
     let user = User::from_row(&row)?;
     Ok(Reply::success(
         "Password reset; every earlier session has ended.",
-        TokenBundle::new(&state, user, column(&row, "session_id")?, session)?,
+        session.bundle(&state, user, column(&row, "session_id")?)?,
     ))
 }
 
 struct Reset {
     token_hash: Vec<u8>,
     password_hash: String,
-    refresh_hash: Vec<u8>,
 }
 
-fn reset_statement(meta: &RequestMeta, reset: Reset, expires_at: OffsetDateTime) -> Statement {
-    Statement::new(&RESET)
-        .bind("token_hash", reset.token_hash)
-        .bind("password_hash", reset.password_hash)
-        .bind("refresh_hash", reset.refresh_hash)
-        .bind("expires_at", expires_at)
+fn reset_statement(meta: &RequestMeta, reset: Reset, session: &NewSession) -> Statement {
+    let statement =
+        Statement::new(&RESET).bind("token_hash", reset.token_hash).bind("password_hash", reset.password_hash);
+    session
+        .starting_in(statement)
         .audit(
             meta,
             Audit::new("auth.password_reset", "user")
@@ -163,8 +156,9 @@ fn verify_statement(meta: &RequestMeta, token_hash: Vec<u8>) -> Statement {
 /// `POST /api/auth/email/verify/resend`: a new link, unless already verified.
 pub async fn resend(State(state): State<AppState>, caller: Caller) -> Result<Reply<serde_json::Value>, ApiError> {
     let token = refresh::generate()?;
-    if let Some(row) = resend_statement(&caller, token.hash).query_opt(&state.db).await? {
-        mail::send(&state.settings, verification(&state.settings, column(&row, "email")?, &token.token)).await;
+    let mail = verification(&state.settings, &token.token)?;
+    if let Some(row) = resend_statement(&caller, token.hash, &mail).query_opt(&state.db).await? {
+        outbox::send_now(&state, column(&row, "mail_id")?, column(&row, "email")?, mail).await;
         return Ok(Reply::success("A new verification link is on its way.", serde_json::Value::Null));
     }
     Ok(Reply::success(
@@ -173,20 +167,18 @@ pub async fn resend(State(state): State<AppState>, caller: Caller) -> Result<Rep
     ))
 }
 
-fn resend_statement(caller: &Caller, token_hash: Vec<u8>) -> Statement {
-    Statement::new(&RESEND)
-        .acting_as(caller)
-        .bind("token_hash", token_hash)
-        .bind("per_hour", PER_HOUR)
-        .reads(&[("email", Type::TEXT)])
+fn resend_statement(caller: &Caller, token_hash: Vec<u8>, mail: &Outgoing) -> Statement {
+    let statement = Statement::new(&RESEND).acting_as(caller).bind("token_hash", token_hash).bind("per_hour", PER_HOUR);
+    mail.queued_in(statement).reads(MAIL_COLUMNS)
 }
 
 pub(crate) fn statements(caller: &Caller, meta: &RequestMeta) -> Vec<Statement> {
-    let reset = Reset { token_hash: Vec::new(), password_hash: String::new(), refresh_hash: Vec::new() };
+    let reset = Reset { token_hash: Vec::new(), password_hash: String::new() };
+    let mail = Outgoing::placeholder();
     vec![
-        forgot_statement(meta, String::new(), Vec::new()),
-        reset_statement(meta, reset, OffsetDateTime::UNIX_EPOCH),
+        forgot_statement(meta, String::new(), Vec::new(), &mail),
+        reset_statement(meta, reset, &NewSession::placeholder()),
         verify_statement(meta, Vec::new()),
-        resend_statement(caller, Vec::new()),
+        resend_statement(caller, Vec::new(), &mail),
     ]
 }

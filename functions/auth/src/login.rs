@@ -20,25 +20,23 @@
 use axum::extract::State;
 use serde::Serialize;
 use shared::audit::{self, Audit, Outcome, Verdict};
-use shared::auth::{password, refresh, sha256};
+use shared::auth::{password, sha256};
 use shared::db::{Sql, Statement};
 use shared::records::user::{Status, User};
 use shared::records::{FromRow, column};
 use shared::validate::{Form, any_string};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, metrics, sql};
-use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::mfa::{self, Challenge};
-use crate::session::{TokenBundle, refresh_expiry};
+use crate::session::{NewSession, TokenBundle, signed_in};
+use crate::throttle::{MAX_FAILURES, WINDOW_MINUTES, throttled};
 
 static LOOKUP: Sql = sql!("sql/login_lookup.sql");
 static SUCCEEDED: Sql = sql!("sql/login_succeeded.sql");
 static FAILED: Sql = sql!("sql/login_failed.sql");
-
-pub use shared::auth::{LOGIN_MAX_FAILURES as MAX_FAILURES, LOGIN_WINDOW_MINUTES as WINDOW_MINUTES};
 
 const WRONG_CREDENTIALS: &str = "The email or password is incorrect.";
 
@@ -61,7 +59,7 @@ pub async fn login(state: State<AppState>, meta: RequestMeta, body: JsonObject) 
         Err(ApiError::RateLimited { .. }) => "throttled",
         Err(ApiError::Forbidden(_)) => "disabled",
         Err(ApiError::Missing(_) | ApiError::Invalid { .. }) => "invalid_request",
-        Err(ApiError::Unavailable) => "unavailable",
+        Err(ApiError::Unavailable | ApiError::Busy) => "unavailable",
         Err(_) => "error",
     });
     result
@@ -82,7 +80,7 @@ async fn attempt(
     let row = lookup_statement(email_hash.clone(), email).query_one(&state.db).await?;
     let user_id: Option<Uuid> = column(&row, "id")?;
     if let Some(secs) = column::<Option<i64>>(&row, "retry_after")? {
-        return Err(throttled(&state, &meta, user_id, secs).await);
+        return Err(refuse_throttled(&state, &meta, user_id, secs).await);
     }
 
     let stored_hash: Option<String> = column(&row, "password_hash")?;
@@ -94,7 +92,7 @@ async fn attempt(
                 column(&failed_statement(&meta, email_hash, user_id).query_one(&state.db).await?, "recorded")?;
             match recorded {
                 true => Err(ApiError::Unauthorized(WRONG_CREDENTIALS.into())),
-                false => Err(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 }),
+                false => Err(throttled()),
             }
         }
     }
@@ -117,24 +115,20 @@ async fn sign_in(
     }
     if user.mfa_enabled {
         let challenge = mfa::challenge(state, email_hash, user_id).await?;
-        let challenge = challenge.ok_or(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 })?;
+        let challenge = challenge.ok_or_else(throttled)?;
         return Ok(Reply::success(
             "Password accepted; now send a code to /api/auth/mfa/verify.",
             Answer::Mfa(challenge),
         ));
     }
-    let session = refresh::generate()?;
-    let started = succeeded_statement(meta, email_hash, user_id, session.hash.clone(), refresh_expiry(state))
-        .query_one(&state.db)
-        .await?;
-    let Some(session_id) = column::<Option<Uuid>>(&started, "session_id")? else {
-        return Err(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 });
-    };
-    Ok(Reply::success("Signed in.", Answer::Tokens(TokenBundle::new(state, user, session_id, session)?)))
+    let session = NewSession::new(state)?;
+    let started = succeeded_statement(meta, email_hash, user_id, &session).query_one(&state.db).await?;
+    let session_id = column::<Option<Uuid>>(&started, "session_id")?.ok_or_else(throttled)?;
+    Ok(Reply::success("Signed in.", Answer::Tokens(session.bundle(state, user, session_id)?)))
 }
 
 /// Records the throttled attempt and answers 429.
-async fn throttled(state: &AppState, meta: &RequestMeta, user_id: Option<Uuid>, retry_after: i64) -> ApiError {
+async fn refuse_throttled(state: &AppState, meta: &RequestMeta, user_id: Option<Uuid>, retry_after: i64) -> ApiError {
     let event = Audit::new("auth.login_throttled", "user").actor(user_id).resource(user_id);
     match audit::event_only(meta, event.outcome(Verdict::Always(Outcome::Denied))).execute(&state.db).await {
         Ok(()) => ApiError::RateLimited { retry_after_secs: retry_after.max(1) as u64 },
@@ -152,28 +146,13 @@ fn lookup_statement(email_hash: Vec<u8>, email: String) -> Statement {
         .reads(&[("password_hash", Type::TEXT), ("retry_after", Type::INT8)])
 }
 
-fn succeeded_statement(
-    meta: &RequestMeta,
-    email_hash: Vec<u8>,
-    user_id: Uuid,
-    token_hash: Vec<u8>,
-    expires_at: OffsetDateTime,
-) -> Statement {
-    Statement::new(&SUCCEEDED)
+fn succeeded_statement(meta: &RequestMeta, email_hash: Vec<u8>, user_id: Uuid, session: &NewSession) -> Statement {
+    let statement = Statement::new(&SUCCEEDED)
         .bind("email_hash", email_hash)
         .bind("user_id", user_id)
-        .bind("token_hash", token_hash)
-        .bind("expires_at", expires_at)
         .bind("max_failures", MAX_FAILURES)
-        .bind("window_minutes", WINDOW_MINUTES)
-        .audit(meta, signed_in(user_id))
-        .reads(&[("session_id", Type::UUID)])
-}
-
-/// The event of a sign-in that starts a session (password alone, or with MFA the code
-/// step): `success` when the statement's `session` CTE made one.
-pub fn signed_in(user_id: Uuid) -> Audit {
-    Audit::new("auth.login", "user").actor(Some(user_id)).resource(user_id).outcome(Verdict::DoneElseDenied("session"))
+        .bind("window_minutes", WINDOW_MINUTES);
+    session.starting_in(statement).audit(meta, signed_in(user_id)).reads(&[("session_id", Type::UUID)])
 }
 
 fn failed_statement(meta: &RequestMeta, email_hash: Vec<u8>, user_id: Option<Uuid>) -> Statement {
@@ -192,7 +171,7 @@ pub(crate) fn statements(meta: &RequestMeta) -> Vec<Statement> {
     vec![
         lookup_statement(Vec::new(), String::new()),
         audit::event_only(meta, event.outcome(Verdict::Always(Outcome::Denied))),
-        succeeded_statement(meta, Vec::new(), id, Vec::new(), OffsetDateTime::UNIX_EPOCH),
+        succeeded_statement(meta, Vec::new(), id, &NewSession::placeholder()),
         failed_statement(meta, Vec::new(), None),
     ]
 }

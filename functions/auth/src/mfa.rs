@@ -13,18 +13,18 @@ use axum::extract::State;
 use serde::Serialize;
 use shared::audit::{self, Audit, Outcome, Verdict};
 use shared::auth::{Caller, password, refresh, sha256};
+use shared::crypto::DataKeys;
 use shared::db::{Sql, Statement};
 use shared::records::user::User;
 use shared::records::{FromRow, column};
 use shared::validate::{Form, Patch, any_string};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
-use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::login::{MAX_FAILURES, WINDOW_MINUTES, signed_in};
-use crate::session::{TokenBundle, refresh_expiry};
+use crate::session::{NewSession, TokenBundle, signed_in};
+use crate::throttle::{MAX_FAILURES, WINDOW_MINUTES, throttled};
 use crate::totp;
 
 static ENROL: Sql = sql!("sql/mfa_enrol.sql");
@@ -41,6 +41,18 @@ pub const CHALLENGE_SECONDS: i32 = 300;
 const MAX_ATTEMPTS: i32 = 5;
 const ISSUER: &str = "Healthcare API";
 
+/// The key TOTP secrets are sealed under; without one this deployment offers no MFA
+/// (503, and `GET /api/health` says so), rather than failing as if it were a bug.
+fn data_keys(state: &AppState) -> Result<&DataKeys, ApiError> {
+    match state.settings.data_keys.configured() {
+        true => Ok(&state.settings.data_keys),
+        false => Err(ApiError::NotConfigured(
+            "Multi-factor authentication is not configured on this server (it has no data key); ask its operator."
+                .into(),
+        )),
+    }
+}
+
 #[derive(Serialize)]
 pub struct Enrolment {
     secret: String,
@@ -51,7 +63,7 @@ pub struct Enrolment {
 pub async fn enrol(State(state): State<AppState>, caller: Caller) -> Result<Reply<Enrolment>, ApiError> {
     let mut secret = [0u8; totp::SECRET_BYTES];
     aws_lc_rs::rand::fill(&mut secret).map_err(|_| ApiError::internal("the system random source failed"))?;
-    let sealed = state.settings.data_keys.seal(&secret)?;
+    let sealed = data_keys(&state)?.seal(&secret)?;
     let row = enrol_statement(&caller, sealed).query_opt(&state.db).await?;
     let row = row.ok_or_else(|| ApiError::Conflict {
         message: "Multi-factor authentication is on already; turn it off first.".into(),
@@ -119,7 +131,7 @@ pub async fn confirm(
         });
     }
     let pending: Vec<u8> = column::<Option<Vec<u8>>>(&row, "mfa_pending_secret")?.ok_or_else(no_enrolment)?;
-    let secret = state.settings.data_keys.open(&pending)?;
+    let secret = data_keys(&state)?.open(&pending)?;
     let step = totp::matching_step(&secret, &code, totp::now_step())
         .ok_or_else(|| ApiError::invalid_field("code", "is not the current code of the new secret"))?;
 
@@ -220,7 +232,7 @@ pub async fn disable(
         });
     };
     let password_ok = password::verify(password, column(&row, "password_hash")?).await?;
-    let secret = state.settings.data_keys.open(&sealed)?;
+    let secret = data_keys(&state)?.open(&sealed)?;
     let proof = factor_offered.check(&secret, column(&row, "mfa_last_step")?, column(&row, "recovery_ok")?);
     let disabled = match (password_ok, proof) {
         (true, Some(step)) => {
@@ -302,40 +314,30 @@ pub async fn verify(
     let row = lookup_statement(token_hash.clone(), factor_offered.recovery_hash()).query_opt(&state.db).await?;
     let row = row.ok_or_else(refused)?;
     if column::<bool>(&row, "throttled")? {
-        return Err(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 });
+        return Err(throttled());
     }
     let user = User::from_row(&row)?;
     let email_hash = sha256(user.email.as_bytes());
-    let secret = state.settings.data_keys.open(&column::<Vec<u8>>(&row, "mfa_secret")?)?;
+    let secret = data_keys(&state)?.open(&column::<Vec<u8>>(&row, "mfa_secret")?)?;
     let proof = factor_offered.check(&secret, column(&row, "mfa_last_step")?, column(&row, "recovery_ok")?);
     let session_id = match proof {
         Some(step) => {
-            let session = refresh::generate()?;
+            let session = NewSession::new(&state)?;
             let factor = Spent { token_hash, step, recovery_hash: factor_offered.recovery_hash() };
-            let row = succeeded_statement(
-                &meta,
-                user.id,
-                email_hash.clone(),
-                factor,
-                session.hash.clone(),
-                refresh_expiry(&state),
-            )
-            .query_one(&state.db)
-            .await?;
+            let row =
+                succeeded_statement(&meta, user.id, email_hash.clone(), factor, &session).query_one(&state.db).await?;
             column::<Option<Uuid>>(&row, "session_id")?.map(|id| (id, session))
         }
         None => None,
     };
     match session_id {
-        Some((session_id, session)) => {
-            Ok(Reply::success("Signed in.", TokenBundle::new(&state, user, session_id, session)?))
-        }
+        Some((session_id, session)) => Ok(Reply::success("Signed in.", session.bundle(&state, user, session_id)?)),
         None => {
             let row =
                 failed_statement(&meta, user.id, refresh::hash(&mfa_token), email_hash).query_one(&state.db).await?;
             match column::<bool>(&row, "recorded")? {
                 true => Err(refused()),
-                false => Err(ApiError::RateLimited { retry_after_secs: WINDOW_MINUTES as u64 * 60 }),
+                false => Err(throttled()),
             }
         }
     }
@@ -368,19 +370,15 @@ fn succeeded_statement(
     user_id: Uuid,
     email_hash: Vec<u8>,
     spent: Spent,
-    refresh_hash: Vec<u8>,
-    expires_at: OffsetDateTime,
+    session: &NewSession,
 ) -> Statement {
-    Statement::new(&SUCCEEDED)
+    let statement = Statement::new(&SUCCEEDED)
         .bind("token_hash", spent.token_hash)
         .bind("step", spent.step)
         .bind("recovery_hash", spent.recovery_hash)
-        .bind("refresh_hash", refresh_hash)
-        .bind("expires_at", expires_at)
         .bind("email_hash", email_hash)
-        .bind("max_attempts", MAX_ATTEMPTS)
-        .audit(meta, signed_in(user_id))
-        .reads(&[("session_id", Type::UUID)])
+        .bind("max_attempts", MAX_ATTEMPTS);
+    session.starting_in(statement).audit(meta, signed_in(user_id)).reads(&[("session_id", Type::UUID)])
 }
 
 fn failed_statement(meta: &RequestMeta, user_id: Uuid, token_hash: Vec<u8>, email_hash: Vec<u8>) -> Statement {
@@ -410,7 +408,7 @@ pub(crate) fn statements(caller: &Caller, meta: &RequestMeta) -> Vec<Statement> 
         disable_statement(caller, meta, Vec::new(), None, None),
         challenge_statement(Vec::new(), id, Vec::new()),
         lookup_statement(Vec::new(), None),
-        succeeded_statement(meta, id, Vec::new(), spent, Vec::new(), OffsetDateTime::UNIX_EPOCH),
+        succeeded_statement(meta, id, Vec::new(), spent, &NewSession::placeholder()),
         failed_statement(meta, id, Vec::new(), Vec::new()),
     ]
 }

@@ -4,16 +4,15 @@
 
 use axum::extract::State;
 use shared::audit::{self, Audit, Outcome, Verdict};
-use shared::auth::{Caller, password, refresh};
+use shared::auth::{Caller, password};
 use shared::db::{Sql, Statement};
 use shared::records::user::User;
 use shared::records::{FromRow, column};
 use shared::validate::{Form, any_string, new_password};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
-use time::OffsetDateTime;
 use tokio_postgres::types::Type;
 
-use crate::session::{TokenBundle, refresh_expiry};
+use crate::session::{NewSession, TokenBundle};
 
 static LOOKUP: Sql = sql!("sql/password_lookup.sql");
 static CHANGE: Sql = sql!("sql/password_change.sql");
@@ -42,15 +41,9 @@ pub async fn change(
             .await?;
         return Err(ApiError::Forbidden("The current password is incorrect.".into()));
     }
-    let session = refresh::generate()?;
-    let changed = change_statement(
-        &caller,
-        &meta,
-        PasswordChange { old_hash, new_hash: password::hash(new).await?, token_hash: session.hash.clone() },
-        refresh_expiry(&state),
-    )
-    .query_opt(&state.db)
-    .await?;
+    let session = NewSession::new(&state)?;
+    let change = PasswordChange { old_hash, new_hash: password::hash(new).await? };
+    let changed = change_statement(&caller, &meta, change, &session).query_opt(&state.db).await?;
     let row = changed.ok_or_else(|| ApiError::Conflict {
         message: "The password was changed by another request meanwhile; sign in again.".into(),
         errors: Vec::new(),
@@ -58,33 +51,27 @@ pub async fn change(
     let user = User::from_row(&row)?;
     Ok(Reply::updated(
         "Password changed; every other session has ended.",
-        TokenBundle::new(&state, user, column(&row, "session_id")?, session)?,
+        session.bundle(&state, user, column(&row, "session_id")?)?,
     ))
 }
 
 struct PasswordChange {
     old_hash: String,
     new_hash: String,
-    token_hash: Vec<u8>,
 }
 
 fn lookup_statement(caller: &Caller) -> Statement {
     Statement::new(&LOOKUP).acting_as(caller).reads(User::COLUMNS).reads(&[("password_hash", Type::TEXT)])
 }
 
-fn change_statement(
-    caller: &Caller,
-    meta: &RequestMeta,
-    change: PasswordChange,
-    expires_at: OffsetDateTime,
-) -> Statement {
-    Statement::new(&CHANGE)
+fn change_statement(caller: &Caller, meta: &RequestMeta, change: PasswordChange, session: &NewSession) -> Statement {
+    let statement = Statement::new(&CHANGE)
         .acting_as(caller)
         .leaving_session_untouched()
         .bind("old_hash", change.old_hash)
-        .bind("password_hash", change.new_hash)
-        .bind("token_hash", change.token_hash)
-        .bind("expires_at", expires_at)
+        .bind("password_hash", change.new_hash);
+    session
+        .starting_in(statement)
         .audit(
             meta,
             Audit::new("auth.password_changed", "user").resource(caller.id).outcome(Verdict::DoneElseDenied("changed")),
@@ -94,11 +81,11 @@ fn change_statement(
 }
 
 pub(crate) fn statements(caller: &Caller, meta: &RequestMeta) -> Vec<Statement> {
-    let change = PasswordChange { old_hash: String::new(), new_hash: String::new(), token_hash: Vec::new() };
+    let change = PasswordChange { old_hash: String::new(), new_hash: String::new() };
     let event = Audit::new("auth.password_changed", "user").resource(caller.id);
     vec![
         lookup_statement(caller),
-        change_statement(caller, meta, change, OffsetDateTime::UNIX_EPOCH),
+        change_statement(caller, meta, change, &NewSession::placeholder()),
         audit::event_only(meta, event.outcome(Verdict::Always(Outcome::Denied))).acting_as(caller),
     ]
 }

@@ -4,15 +4,15 @@ use axum::extract::State;
 use shared::audit::{Audit, Verdict};
 use shared::auth::{password, refresh};
 use shared::db::{Sql, Statement};
+use shared::outbox::{self, Outgoing};
 use shared::records::user::User;
 use shared::records::{FromRow, column};
 use shared::validate::{Form, Lines, email, new_password, text};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
-use time::OffsetDateTime;
 use tokio_postgres::types::Type;
 
-use crate::session::{TokenBundle, refresh_expiry};
-use crate::{email, mail};
+use crate::email;
+use crate::session::{NewSession, TokenBundle};
 
 static REGISTER: Sql = sql!("sql/register.sql");
 
@@ -31,16 +31,15 @@ pub async fn register(
     let (name, email, password) = form.finish_with((name, email, password))?;
 
     let account = NewAccount { name, email, password_hash: password::hash(password).await? };
-    let session = refresh::generate()?;
+    let session = NewSession::new(&state)?;
     let verify = refresh::generate()?;
-    let row = register_statement(&meta, account, session.hash.clone(), verify.hash.clone(), refresh_expiry(&state))
-        .query_opt(&state.db)
-        .await?;
+    let mail = email::verification(&state.settings, &verify.token)?;
+    let row = register_statement(&meta, account, &session, verify.hash, &mail).query_opt(&state.db).await?;
     let row = row.ok_or_else(|| ApiError::duplicate("users_email_key"))?;
     let user = User::from_row(&row)?;
-    mail::send(&state.settings, email::verification(&state.settings, user.email.clone(), &verify.token)).await;
+    outbox::send_now(&state, column(&row, "mail_id")?, user.email.clone(), mail).await;
     let session_id = column(&row, "session_id")?;
-    Ok(Reply::created("Account created.", TokenBundle::new(&state, user, session_id, session)?))
+    Ok(Reply::created("Account created.", session.bundle(&state, user, session_id)?))
 }
 
 struct NewAccount {
@@ -52,17 +51,16 @@ struct NewAccount {
 fn register_statement(
     meta: &RequestMeta,
     account: NewAccount,
-    token_hash: Vec<u8>,
+    session: &NewSession,
     verify_hash: Vec<u8>,
-    expires_at: OffsetDateTime,
+    mail: &Outgoing,
 ) -> Statement {
-    Statement::new(&REGISTER)
+    let statement = Statement::new(&REGISTER)
         .bind("name", account.name)
         .bind("email", account.email)
         .bind("password_hash", account.password_hash)
-        .bind("token_hash", token_hash)
-        .bind("verify_hash", verify_hash)
-        .bind("expires_at", expires_at)
+        .bind("verify_hash", verify_hash);
+    mail.queued_in(session.starting_in(statement))
         .audit(
             meta,
             Audit::new("auth.register", "user")
@@ -71,10 +69,10 @@ fn register_statement(
                 .outcome(Verdict::DoneElseDenied("new_user")),
         )
         .reads(User::COLUMNS)
-        .reads(&[("session_id", Type::UUID)])
+        .reads(&[("session_id", Type::UUID), ("mail_id", Type::UUID)])
 }
 
 pub(crate) fn statements(meta: &RequestMeta) -> Vec<Statement> {
     let account = NewAccount { name: String::new(), email: String::new(), password_hash: String::new() };
-    vec![register_statement(meta, account, Vec::new(), Vec::new(), OffsetDateTime::UNIX_EPOCH)]
+    vec![register_statement(meta, account, &NewSession::placeholder(), Vec::new(), &Outgoing::placeholder())]
 }

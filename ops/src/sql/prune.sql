@@ -1,8 +1,8 @@
 -- Removes what is past its window and can no longer be used, and nothing else:
 -- sessions revoked, expired, or unused for 30 days (their refresh tokens go with them);
 -- refresh tokens past their expiry; email tokens used or expired; login failures older
--- than the throttling window; MFA challenges spent or expired. Audit events are never
--- pruned here.
+-- than the throttling window; MFA challenges spent or expired; queued emails whose link
+-- has expired, unless a sender holds them. Audit events are never pruned here.
 WITH sessions_gone AS (
     DELETE FROM sessions
     WHERE revoked_at IS NOT NULL OR expires_at <= now() OR last_used_at <= now() - interval '30 days'
@@ -19,9 +19,13 @@ WITH sessions_gone AS (
 ), challenges_gone AS (
     DELETE FROM mfa_challenges WHERE spent_at IS NOT NULL OR expires_at <= now()
     RETURNING token_hash
+), mail_gone AS (
+    DELETE FROM mail_outbox WHERE discard_after <= now() AND (claimed_until IS NULL OR claimed_until <= now())
+    RETURNING id
 )
 SELECT (SELECT count(*) FROM sessions_gone) AS sessions,
        (SELECT count(*) FROM refresh_tokens_gone) AS refresh_tokens,
        (SELECT count(*) FROM email_tokens_gone) AS email_tokens,
        (SELECT count(*) FROM login_failures_gone) AS login_failures,
-       (SELECT count(*) FROM challenges_gone) AS mfa_challenges
+       (SELECT count(*) FROM challenges_gone) AS mfa_challenges,
+       (SELECT count(*) FROM mail_gone) AS mail_discarded

@@ -1,18 +1,87 @@
 //! Password hashing: argon2id at the crate defaults, which are OWASP's minimum
-//! (m = 19 MiB, t = 2, p = 1), stored as PHC strings. Both hashing and verifying run on
-//! the blocking pool: ~25 ms of CPU would otherwise stall every request on the executor.
-//! At most one hash per core runs at a time; more only thrash caches and memory (19 MiB
-//! each), so a burst of logins queues instead of slowing every one of them down.
+//! (m = 19 MiB, t = 2, p = 1), stored as PHC strings.
+//!
+//! Hashes run on a few threads of their own, one per core, never on the async executor
+//! (~25 ms of CPU would stall every request) and not on tokio's blocking pool. Memory is
+//! why: each hash allocates 19 MiB, and the allocator keeps what a thread freed in that
+//! thread's arena. Spread over the blocking pool's changing threads, a burst of logins
+//! left ~19 MiB behind in each of up to 16 arenas (467 MB peak for 32 logins); on the
+//! same two threads it is two hashes' worth however long the burst. More hashes at once
+//! than cores would only thrash caches, so callers queue for a thread; past
+//! `MAX_WAITING` queued, a caller is answered 503 at once instead of adding to the queue.
 
-use std::sync::LazyLock;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
-use tokio::sync::Semaphore;
 
 use crate::ApiError;
 
-static HASHING: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())));
+/// Hashes queued for a thread, at most. At ~25 ms a hash on each core, 512 queued on two
+/// cores is ~6 s of work: a client waiting longer is better told to come back.
+pub const MAX_WAITING: usize = 512;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Hashers {
+    jobs: Mutex<Sender<Job>>,
+    waiting: AtomicUsize,
+}
+
+/// Started on the first hash, not at cold start: most invocations hash nothing.
+static HASHERS: LazyLock<Hashers> = LazyLock::new(|| {
+    let (jobs, queue) = channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for n in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        let queue = queue.clone();
+        let started = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || work(&queue));
+        if let Err(e) = started {
+            tracing::error!(error = %e, "a password-hashing thread could not be started");
+        }
+    }
+    Hashers { jobs: Mutex::new(jobs), waiting: AtomicUsize::new(0) }
+});
+
+fn work(queue: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(job) = job else { return };
+        // A panic fails that one caller (its answer channel drops), not the thread.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+    }
+}
+
+/// Leaves the queue count when the caller stops waiting, answered or cancelled.
+struct Waiting;
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        HASHERS.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs `hashing` on a hashing thread and waits for its answer.
+async fn on_hashing_thread<T: Send + 'static>(hashing: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    let hashers = &*HASHERS;
+    if hashers.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING {
+        hashers.waiting.fetch_sub(1, Ordering::Relaxed);
+        return Err(ApiError::Busy);
+    }
+    let _waiting = Waiting;
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = answer.send(hashing());
+    });
+    hashers
+        .jobs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(job)
+        .map_err(|_| ApiError::internal("no password-hashing thread is running"))?;
+    answered.await.map_err(|_| ApiError::internal("a password hash failed on its thread"))
+}
 
 /// A well-formed argon2id hash, at the current parameters, that no known password matches. Verifying
 /// an unknown email's login against it costs the same as a wrong password for a real
@@ -22,22 +91,19 @@ pub const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$ra5+yX7nKwP0SVYr5Ppgmw$t8GZCWXu4pB+m3pGQ0uqSGTU4oeqb9bu2uy9sNiUwvQ";
 
 pub async fn hash(password: String) -> Result<String, ApiError> {
-    let _turn = HASHING.acquire().await.map_err(|e| ApiError::internal_from("waiting to hash a password", e))?;
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| ApiError::internal(format!("hashing a password: {e}")))
     })
-    .await
-    .map_err(|e| ApiError::internal_from("hashing a password", e))?
+    .await?
 }
 
 /// True when `password` matches `phc`. A stored hash that does not parse counts as no
 /// match (and is logged): it cannot be verified, and must not turn into a 500 at login.
 pub async fn verify(password: String, phc: String) -> Result<bool, ApiError> {
-    let _turn = HASHING.acquire().await.map_err(|e| ApiError::internal_from("waiting to verify a password", e))?;
-    tokio::task::spawn_blocking(move || match Argon2::default().verify_password(password.as_bytes(), phc.as_str()) {
+    on_hashing_thread(move || match Argon2::default().verify_password(password.as_bytes(), phc.as_str()) {
         Ok(()) => true,
         Err(argon2::password_hash::Error::PasswordInvalid) => false,
         Err(e) => {
@@ -46,7 +112,6 @@ pub async fn verify(password: String, phc: String) -> Result<bool, ApiError> {
         }
     })
     .await
-    .map_err(|e| ApiError::internal_from("verifying a password", e))
 }
 
 #[cfg(test)]

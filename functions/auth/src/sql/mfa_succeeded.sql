@@ -1,7 +1,7 @@
 -- The right code: the challenge is spent, the factor too - a TOTP step newer than the
 -- last accepted one (a replay matches nothing), or an unused recovery code - and a
 -- session starts; the email's failures are forgotten. A concurrent use of the same
--- code or challenge finds nothing left to spend, and no session starts.
+-- code or challenge finds nothing left to spend, and no session starts (`start_session`).
 WITH spent AS (
     UPDATE mfa_challenges SET spent_at = now()
     WHERE token_hash = :token_hash AND spent_at IS NULL AND expires_at > now() AND failures < :max_attempts::int4
@@ -18,12 +18,7 @@ WITH spent AS (
 ), passed AS (
     SELECT id FROM factor WHERE :recovery_hash::bytea IS NULL OR EXISTS (SELECT 1 FROM recovery)
 ), session AS (
-    INSERT INTO sessions (user_id, expires_at)
-    SELECT id, :expires_at FROM passed
-    RETURNING id, user_id
-), token AS (
-    INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
-    SELECT id, user_id, :refresh_hash, :expires_at FROM session
+    SELECT start_session(id, :session_token_hash, :session_expires_at) AS id FROM passed
 ), cleared AS (
     DELETE FROM login_failures WHERE email_hash = :email_hash AND EXISTS (SELECT 1 FROM session)
 )

@@ -1,6 +1,6 @@
 -- A new password ends every session of the user, the calling one included, and starts
--- a new one, together. `password_hash = :old_hash` makes a concurrent change win or
--- lose whole: the loser changes nothing.
+-- a new one (`start_session`), together. `password_hash = :old_hash` makes a concurrent
+-- change win or lose whole: the loser changes nothing.
 WITH changed AS (
     UPDATE users SET password_hash = :password_hash, updated_at = now()
     WHERE id = :actor AND password_hash = :old_hash
@@ -9,11 +9,6 @@ WITH changed AS (
     UPDATE sessions SET revoked_at = now()
     WHERE user_id = :actor AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM changed)
 ), session AS (
-    INSERT INTO sessions (user_id, expires_at)
-    SELECT id, :expires_at FROM changed
-    RETURNING id
-), token AS (
-    INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
-    SELECT session.id, :actor, :token_hash, :expires_at FROM session
+    SELECT start_session(id, :session_token_hash, :session_expires_at) AS id FROM changed
 )
 SELECT changed.*, session.id AS session_id FROM changed, session

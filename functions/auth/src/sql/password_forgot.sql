@@ -1,6 +1,6 @@
 -- A reset token for an active account with this email, unless it already had
--- `:per_hour` of them issued in the past hour. No row: nothing to send (the answer is
--- the same either way).
+-- `:per_hour` of them issued in the past hour. Its email is queued with the
+-- token (`queue_mail`). No row: nothing to send (the answer is the same either way).
 WITH target AS (
     SELECT id, email FROM users WHERE email = :email AND status = 'active'
 ), recent AS (
@@ -10,6 +10,9 @@ WITH target AS (
     INSERT INTO email_tokens (token_hash, user_id, purpose, email, expires_at)
     SELECT :token_hash, id, 'reset', email, now() + interval '30 minutes'
     FROM target WHERE (SELECT issued FROM recent) < :per_hour
-    RETURNING user_id, email
+    RETURNING email, expires_at
+), mail AS (
+    SELECT queue_mail(email, :mail_subject, :mail_body, :mail_sealed, expires_at, :mail_claim_seconds) AS id
+    FROM issued
 )
-SELECT email FROM issued
+SELECT issued.email, mail.id AS mail_id FROM issued, mail

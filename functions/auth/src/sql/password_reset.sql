@@ -1,7 +1,7 @@
 -- Spends a reset token: sets the new password, ends every session, forgets the
 -- email's failed logins (the stored email is lower-case, as login hashes it), marks the
--- email verified (the mailbox was proven) and starts a new session. A bad, used or
--- expired token - or an account disabled since - changes nothing.
+-- email verified (the mailbox was proven) and starts a new session (`start_session`).
+-- A bad, used or expired token - or an account disabled since - changes nothing.
 WITH spent AS (
     UPDATE email_tokens SET used_at = now()
     WHERE token_hash = :token_hash AND purpose = 'reset' AND used_at IS NULL AND expires_at > now()
@@ -16,11 +16,6 @@ WITH spent AS (
 ), cleared AS (
     DELETE FROM login_failures WHERE email_hash IN (SELECT sha256(convert_to(email, 'UTF8')) FROM changed)
 ), session AS (
-    INSERT INTO sessions (user_id, expires_at)
-    SELECT id, :expires_at FROM changed
-    RETURNING id
-), token AS (
-    INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
-    SELECT session.id, changed.id, :refresh_hash, :expires_at FROM session, changed
+    SELECT start_session(id, :session_token_hash, :session_expires_at) AS id FROM changed
 )
 SELECT changed.*, session.id AS session_id FROM changed, session
