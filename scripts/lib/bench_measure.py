@@ -295,11 +295,35 @@ def main():
     # a token and a patient for the memory run
     _, login = request_login()
     memory(x86_dir, login["token"], login["patient"])
+    results["login_burst"] = login_burst_memory(work)
     results["measured_at"] = datetime.now(timezone.utc).isoformat()
     results["machine"] = machine()
     with open(out, "w") as f:
         json.dump(results, f, indent=1)
         f.write("\n")
+
+
+def login_burst_memory(work):
+    """Peak RSS (VmHWM) of a fresh local server under a burst of 32, then 256, concurrent
+    logins (wrk, SECONDS each), with the logins/s and answers other than 200. Each argon2
+    hash holds 19 MiB; hashing on one thread per core keeps the peak at a few of those."""
+    port = free_port()
+    api = subprocess.Popen([os.path.join(TARGET, "release", "local-api")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={**os.environ, "DATABASE_URL": f"{PG}/bench?sslmode=disable", "JWT_SECRET": JWT,
+                                "PORT": str(port), "DB_POOL_SIZE": "32", "RUST_LOG": "warn"})
+    base = f"http://127.0.0.1:{port}"
+    creds = {"email": "bench@example.com", "password": "benchmark-password"}
+    try:
+        wait_for(base + "/api/health")
+        burst = {"idle_kib": rss_kib(api.pid)["VmHWM"]}
+        script = lua(f"{work}/login-burst.lua", "POST", None, creds)
+        for c in (32, 256):
+            cell = wrk(f"{base}/api/auth/login", c, script)
+            burst[str(c)] = {"rps": cell["rps"], "non2xx": cell["non2xx"], "peak_kib": rss_kib(api.pid)["VmHWM"]}
+        return burst
+    finally:
+        api.terminate()
+        api.wait()
 
 
 def request_login():

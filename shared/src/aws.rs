@@ -23,9 +23,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// The service's own endpoint variable (`AWS_ENDPOINT_URL_SECRETS_MANAGER`) wins over
+    /// `AWS_ENDPOINT_URL`, as in the AWS SDKs and CLI.
     pub fn from_env(service_endpoint_var: &str) -> Result<Self, ConfigError> {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var(service_endpoint_var)).ok();
-        Self::from_env_with_endpoint(endpoint)
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self::from_env_with_endpoint(var(service_endpoint_var).or_else(|| var("AWS_ENDPOINT_URL")))
     }
 
     /// The region and CA bundle from the environment, the endpoint as given.

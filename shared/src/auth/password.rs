@@ -2,13 +2,17 @@
 //! (m = 19 MiB, t = 2, p = 1), stored as PHC strings.
 //!
 //! Hashes run on a few threads of their own, one per core, never on the async executor
-//! (~25 ms of CPU would stall every request) and not on tokio's blocking pool. Memory is
-//! why: each hash allocates 19 MiB, and the allocator keeps what a thread freed in that
-//! thread's arena. Spread over the blocking pool's changing threads, a burst of logins
-//! left ~19 MiB behind in each of up to 16 arenas (467 MB peak for 32 logins); on the
-//! same two threads it is two hashes' worth however long the burst. More hashes at once
-//! than cores would only thrash caches, so callers queue for a thread; past
-//! `MAX_WAITING` queued, a caller is answered 503 at once instead of adding to the queue.
+//! (~25 ms of CPU would stall every request); more at once would only thrash caches.
+//! Callers queue for a thread; past `MAX_WAITING` queued, a caller is answered 503 at once.
+//!
+//! Memory is the other reason for care. Each hash allocates its 19 MiB afresh, and
+//! glibc's malloc, after the first such block is freed, raises its mmap threshold above
+//! it (the "dynamic" threshold): later blocks come from the heap arenas and stay there
+//! when freed, fragmented by small allocations around them. Measured with the local
+//! server (debug build, scripts/bench's login burst): 32 concurrent logins peaked at
+//! 234 MB on these threads (467 MB on tokio's blocking pool), 59 MB with the threshold
+//! fixed at glibc's default of 128 KiB, which is what `fix_mmap_threshold` does: every
+//! block is mapped for its hash and returned to the system after it.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +36,7 @@ struct Hashers {
 
 /// Started on the first hash, not at cold start: most invocations hash nothing.
 static HASHERS: LazyLock<Hashers> = LazyLock::new(|| {
+    fix_mmap_threshold();
     let (jobs, queue) = channel::<Job>();
     let queue = Arc::new(Mutex::new(queue));
     for n in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
@@ -43,6 +48,17 @@ static HASHERS: LazyLock<Hashers> = LazyLock::new(|| {
     }
     Hashers { jobs: Mutex::new(jobs), waiting: AtomicUsize::new(0) }
 });
+
+/// Setting the threshold at all turns glibc's dynamic adjustment off; 128 KiB is its own
+/// starting value, so only the hash blocks (and other allocations past 128 KiB, rare
+/// here) change: always mapped, always returned. Other allocators need nothing.
+fn fix_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator setting; it takes no pointers.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
 
 fn work(queue: &Mutex<Receiver<Job>>) {
     loop {
