@@ -1,9 +1,10 @@
 //! Who is calling and how they prove it: access tokens (jwt.rs), passwords
-//! (password.rs), refresh tokens (refresh.rs) and the `Caller` extractor (caller.rs)
+//! (password.rs, hashed on the threads of hashing.rs), refresh tokens (refresh.rs) and the `Caller` extractor (caller.rs)
 //! that turns an `Authorization: Bearer` header into a checked identity, and
 //! `Principal` (principal.rs), which says whose records that identity reaches.
 
 mod caller;
+mod hashing;
 pub mod jwt;
 pub mod password;
 mod principal;

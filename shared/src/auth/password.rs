@@ -1,103 +1,14 @@
 //! Password hashing: argon2id at the crate defaults, which are OWASP's minimum
-//! (m = 19 MiB, t = 2, p = 1), stored as PHC strings.
-//!
-//! Hashes run on a few threads of their own, one per core, never on the async executor
-//! (~25 ms of CPU would stall every request); more at once would only thrash caches.
-//! Callers queue for a thread; past `MAX_WAITING` queued, a caller is answered 503 at once.
-//!
-//! Memory is the other reason for care. Each hash allocates its 19 MiB afresh, and
-//! glibc's malloc, after the first such block is freed, raises its mmap threshold above
-//! it (the "dynamic" threshold): later blocks come from the heap arenas and stay there
-//! when freed, fragmented by small allocations around them. Measured with the local
-//! server (debug build, scripts/bench's login burst): 32 concurrent logins peaked at
-//! 234 MB on these threads (467 MB on tokio's blocking pool), 59 MB with the threshold
-//! fixed at glibc's default of 128 KiB, which is what `fix_mmap_threshold` does: every
-//! block is mapped for its hash and returned to the system after it.
+//! (m = 19 MiB, t = 2, p = 1), stored as PHC strings. Hashes run on the threads of
+//! `hashing`, each with memory of its own that it keeps; so argon2 is called with that
+//! memory (`hash_password_into_with_memory`) and the PHC string is read and written here.
 
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, LazyLock, Mutex};
+use argon2::password_hash::Error as PhcError;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Params, Version};
 
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
-
+use super::hashing::{on_hashing_thread, with_memory};
 use crate::ApiError;
-
-/// Hashes queued for a thread, at most. At ~25 ms a hash on each core, 512 queued on two
-/// cores is ~6 s of work: a client waiting longer is better told to come back.
-pub const MAX_WAITING: usize = 512;
-
-type Job = Box<dyn FnOnce() + Send>;
-
-struct Hashers {
-    jobs: Mutex<Sender<Job>>,
-    waiting: AtomicUsize,
-}
-
-/// Started on the first hash, not at cold start: most invocations hash nothing.
-static HASHERS: LazyLock<Hashers> = LazyLock::new(|| {
-    fix_mmap_threshold();
-    let (jobs, queue) = channel::<Job>();
-    let queue = Arc::new(Mutex::new(queue));
-    for n in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
-        let queue = queue.clone();
-        let started = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || work(&queue));
-        if let Err(e) = started {
-            tracing::error!(error = %e, "a password-hashing thread could not be started");
-        }
-    }
-    Hashers { jobs: Mutex::new(jobs), waiting: AtomicUsize::new(0) }
-});
-
-/// Setting the threshold at all turns glibc's dynamic adjustment off; 128 KiB is its own
-/// starting value, so only the hash blocks (and other allocations past 128 KiB, rare
-/// here) change: always mapped, always returned. Other allocators need nothing.
-fn fix_mmap_threshold() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes an allocator setting; it takes no pointers.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-fn work(queue: &Mutex<Receiver<Job>>) {
-    loop {
-        let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok(job) = job else { return };
-        // A panic fails that one caller (its answer channel drops), not the thread.
-        let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
-    }
-}
-
-/// Leaves the queue count when the caller stops waiting, answered or cancelled.
-struct Waiting;
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        HASHERS.waiting.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Runs `hashing` on a hashing thread and waits for its answer.
-async fn on_hashing_thread<T: Send + 'static>(hashing: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    let hashers = &*HASHERS;
-    if hashers.waiting.fetch_add(1, Ordering::Relaxed) >= MAX_WAITING {
-        hashers.waiting.fetch_sub(1, Ordering::Relaxed);
-        return Err(ApiError::Busy);
-    }
-    let _waiting = Waiting;
-    let (answer, answered) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _ = answer.send(hashing());
-    });
-    hashers
-        .jobs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .send(job)
-        .map_err(|_| ApiError::internal("no password-hashing thread is running"))?;
-    answered.await.map_err(|_| ApiError::internal("a password hash failed on its thread"))
-}
 
 /// A well-formed argon2id hash, at the current parameters, that no known password matches. Verifying
 /// an unknown email's login against it costs the same as a wrong password for a real
@@ -107,27 +18,62 @@ pub const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$ra5+yX7nKwP0SVYr5Ppgmw$t8GZCWXu4pB+m3pGQ0uqSGTU4oeqb9bu2uy9sNiUwvQ";
 
 pub async fn hash(password: String) -> Result<String, ApiError> {
-    on_hashing_thread(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| ApiError::internal(format!("hashing a password: {e}")))
-    })
-    .await?
+    on_hashing_thread(move || hash_now(password.as_bytes()))
+        .await?
+        .map_err(|e| ApiError::internal(format!("hashing a password: {e}")))
 }
 
 /// True when `password` matches `phc`. A stored hash that does not parse counts as no
 /// match (and is logged): it cannot be verified, and must not turn into a 500 at login.
 pub async fn verify(password: String, phc: String) -> Result<bool, ApiError> {
-    on_hashing_thread(move || match Argon2::default().verify_password(password.as_bytes(), phc.as_str()) {
-        Ok(()) => true,
-        Err(argon2::password_hash::Error::PasswordInvalid) => false,
+    on_hashing_thread(move || match verify_now(password.as_bytes(), &phc) {
+        Ok(matched) => matched,
         Err(e) => {
             tracing::error!(error = %e, "a stored password hash could not be verified");
             false
         }
     })
     .await
+}
+
+/// A new argon2id hash at the default parameters, as a PHC string.
+fn hash_now(password: &[u8]) -> Result<String, PhcError> {
+    let params = Params::default();
+    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| PhcError::RngFailure)?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    with_memory(params.block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, &salt, &mut out, memory)
+    })?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(Salt::new(&salt)?),
+        hash: Some(Output::new(&out)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string, compared in constant time (`Output`'s
+/// equality). A hash asking for more memory than the default is refused rather than
+/// allocated: stored hashes are ours, at the defaults, and memory stays bounded.
+fn verify_now(password: &[u8], phc: &str) -> Result<bool, PhcError> {
+    let stored = PasswordHash::new(phc)?;
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else { return Err(PhcError::EncodingInvalid) };
+    let params = Params::try_from(&stored)?;
+    if params.block_count() > Params::default().block_count() {
+        return Err(PhcError::ParamsInvalid);
+    }
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str())?;
+    let version = stored.version.map(Version::try_from).transpose()?.unwrap_or_default();
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    with_memory(params.block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, salt.as_ref(), &mut out, memory)
+    })?;
+    Ok(Output::new(&out)? == *expected)
 }
 
 #[cfg(test)]
@@ -152,6 +98,26 @@ mod tests {
         assert_eq!(dummy.version, real.version);
         assert_eq!(dummy.params, real.params);
         assert!(!verify("anything".into(), DUMMY_HASH.into()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_agree_with_the_argon2_crates_own_hasher_and_verifier_both_ways() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let ours = hash("correct horse".into()).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
+        let theirs = Argon2::default().hash_password(b"battery staple").unwrap().to_string();
+        assert!(verify("battery staple".into(), theirs.clone()).await.unwrap());
+        assert!(!verify("battery stapler".into(), theirs).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_asking_for_more_memory_is_refused_not_allocated() {
+        use argon2::PasswordHasher;
+        let bigger = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(65536, 2, 1, None).unwrap());
+        let phc = bigger.hash_password(b"correct horse").unwrap().to_string();
+        assert!(!verify("correct horse".into(), phc).await.unwrap(), "64 MiB is past the bound");
     }
 
     #[tokio::test]
