@@ -76,8 +76,8 @@ def login_burst_section(burst):
         return []
     return ["## Memory under a login burst (local server, x86_64 release, `wrk` for the cell's seconds)", "",
             "A fresh server, then a burst of logins of one account at each concurrency, one after the other; peak RSS is",
-            "the process's VmHWM after the burst. Each argon2id hash holds 19 MiB: hashes run on one thread per core, and",
-            "glibc's mmap threshold is fixed so each block goes back to the system after its hash (shared/src/auth/password.rs).", "",
+            "the process's VmHWM after the burst. Each argon2id hash needs 19 MiB: hashes run on one thread per core, each",
+            "keeping its block for the next hash (shared/src/auth/hashing.rs), so the peak is the idle process plus a block a core.", "",
             f"| concurrent logins | logins/s | answers other than 200 | peak RSS |", "|---|---|---|---|",
             f"| idle, before the burst | - | - | {burst['idle_kib'] / 1024:.1f} MiB |",
             *[f"| {c} | {burst[c]['rps']:.1f} | {burst[c]['non2xx']} | {burst[c]['peak_kib'] / 1024:.1f} MiB |" for c in ("32", "256")], ""]

@@ -75,7 +75,9 @@ def check_invokes(sam_args):
             fail(f"{function} answered {event} outside its format: {body}", log)
         if "REPORT RequestId" not in log:
             fail(f"no REPORT line from AWS's emulator for {function}", log)
-    for event, words in (("operator-migrate.json", "migrations:"), ("operator-maintain.json", "audit partitions")):
+    operator_events = (("operator-migrate.json", "migrations:"), ("operator-maintain.json", "audit partitions"),
+                       ("operator-deliver-mail.json", "mail:"))
+    for event, words in operator_events:
         answer, log = invoke(sam_args, "OperatorFunction", event)
         if not answer.get("ok") or words not in answer.get("message", ""):
             fail(f"OperatorFunction answered {event} with {answer}", log)

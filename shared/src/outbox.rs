@@ -32,8 +32,12 @@ static BACKLOG: Sql = sql!("sql/mail_backlog.sql");
 /// How long a sender holds a message it claimed: well past `mail::SEND_TIMEOUT`, so a
 /// claim never runs out while its send is still in flight.
 pub const CLAIM_SECONDS: i32 = 60;
-/// Messages claimed per retry run; a run sends them one after another.
-const BATCH: i64 = 100;
+/// Messages claimed at a time; a run sends them one after another.
+const BATCH: i64 = 10;
+/// A run claims no new batch after this long. With a batch's sends bounded by
+/// `mail::SEND_TIMEOUT` each, a run ends within ~95 s, inside the operator's 120 s
+/// timeout even when every send times out; what is left waits for the next run.
+const RUN_SECONDS: u64 = 45;
 /// A message that has failed this often counts as undelivered (metric and alarm).
 pub const ALERT_ATTEMPTS: i32 = 5;
 
@@ -102,15 +106,16 @@ pub struct Delivery {
     pub undelivered: i64,
 }
 
-/// The operator's retry: sends every message that is due, until none is left that this
-/// run has not tried.
+/// The operator's retry: sends the messages that are due, until none is left that this
+/// run has not tried or its time is up.
 pub async fn deliver_due(
     client: &tokio_postgres::Client,
     mail: &MailConfig,
     keys: &DataKeys,
 ) -> Result<Delivery, String> {
     let mut delivery = Delivery::default();
-    loop {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(RUN_SECONDS) {
         let claimed = claim_statement().query_client(client).await?;
         for row in &claimed {
             let (id, message) = claimed_message(row, keys)?;

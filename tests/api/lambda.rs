@@ -262,3 +262,31 @@ async fn the_operator_binary_migrates_and_makes_admins() {
     );
     assert!(emulator.invoke("operator", &json!({"command": "drop-everything"})).await.is_err());
 }
+
+/// The operator's mail schedule on the real binary: what a request could not send (SES
+/// down) goes out on `deliver-mail`, opened with the data key it was sealed under.
+#[tokio::test]
+async fn the_operator_binary_delivers_queued_mail() {
+    let url = fresh_database().await;
+    let down = [("MAIL_FROM", "no-reply@clinic.example"), ("AWS_ENDPOINT_URL_SESV2", "http://127.0.0.1:9")];
+    let app = api_tests::TestApp::with_settings(api_tests::settings(&url, &down), url.clone());
+    app.register("Ada", "ada@example.com").await;
+    app.sql().await.execute("UPDATE mail_outbox SET next_attempt_at = now()", &[]).await.unwrap();
+
+    let mailbox = std::env::temp_dir().join(format!("healthcare-operator-mail-{}", uuid::Uuid::now_v7()));
+    let mut emulator = Emulator::start().await;
+    let env = [
+        ("DATABASE_URL", api_tests::direct_url(&url)),
+        ("MAIL_DIR", mailbox.to_string_lossy().into_owned()),
+        ("DATA_KEY", api_tests::DATA_KEY.to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    emulator.spawn("operator", "operator", &env);
+    let answer = emulator.invoke("operator", &event("operator-deliver-mail.json")).await.unwrap();
+    assert_eq!(answer, json!({"ok": true, "message": "mail: 1 sent, 0 failed, 0 still queued"}));
+    let sent: Vec<_> = std::fs::read_dir(&mailbox).unwrap().collect();
+    assert_eq!(sent.len(), 1, "the verification email, once");
+    let text = std::fs::read_to_string(sent[0].as_ref().unwrap().path()).unwrap();
+    assert!(text.contains("ada@example.com") && text.contains("verify-email?token="), "{text}");
+    let _ = std::fs::remove_dir_all(mailbox);
+}
