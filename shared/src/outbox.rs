@@ -44,7 +44,9 @@ pub const ALERT_ATTEMPTS: i32 = 5;
 /// An email to queue with the statement that issues its token. The body is sealed under
 /// the data key when one is configured: it holds a live link.
 pub struct Outgoing {
-    message: Message,
+    subject: String,
+    text: String,
+    /// What the outbox keeps: the text, sealed when `sealed`.
     body: Vec<u8>,
     sealed: bool,
 }
@@ -53,16 +55,12 @@ impl Outgoing {
     pub fn new(settings: &Settings, subject: &str, text: String) -> Result<Self, ApiError> {
         let sealed = settings.data_keys.configured();
         let body = if sealed { settings.data_keys.seal(text.as_bytes())? } else { text.clone().into_bytes() };
-        Ok(Self { message: Message { to: String::new(), subject: subject.into(), text }, body, sealed })
+        Ok(Self { subject: subject.into(), text, body, sealed })
     }
 
     /// What the statement builders are given for the schema test.
     pub fn placeholder() -> Self {
-        Self {
-            message: Message { to: String::new(), subject: String::new(), text: String::new() },
-            body: Vec::new(),
-            sealed: false,
-        }
+        Self { subject: String::new(), text: String::new(), body: Vec::new(), sealed: false }
     }
 
     /// Binds what the statement's `queue_mail(recipient, :mail_subject, :mail_body,
@@ -70,7 +68,7 @@ impl Outgoing {
     /// the recipient and the link's expiry from the rows it writes, and answers `mail_id`.
     pub fn queued_in(&self, statement: Statement) -> Statement {
         statement
-            .bind("mail_subject", self.message.subject.clone())
+            .bind("mail_subject", self.subject.clone())
             .bind("mail_body", self.body.clone())
             .bind("mail_sealed", self.sealed)
             .bind("mail_claim_seconds", CLAIM_SECONDS)
@@ -80,7 +78,7 @@ impl Outgoing {
 /// The request's one attempt at a message its statement just queued (and claimed). A
 /// failure is logged by kind and left to the retry; it never changes the answer.
 pub async fn send_now(state: &AppState, mail_id: Uuid, to: String, outgoing: Outgoing) {
-    let message = Message { to, ..outgoing.message };
+    let message = Message { to, subject: outgoing.subject, text: outgoing.text };
     let sent = mail::send(&state.settings.mail, &message).await;
     let settled = match &sent {
         Ok(()) => sent_statement(mail_id).execute(&state.db).await,

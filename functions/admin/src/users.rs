@@ -88,6 +88,8 @@ pub struct Change {
     action: &'static str,
     already: &'static str,
     done: &'static str,
+    /// What the field holds now, read from the answer.
+    current: fn(&User) -> &str,
     /// The 409's field problem; the message comes from `refusal`.
     problem: &'static str,
     refusal: fn(own_account: bool) -> &'static str,
@@ -102,6 +104,7 @@ pub const ROLE: Change = Change {
     action: "user.role_changed",
     already: "The user already had this role.",
     done: "Role changed.",
+    current: |user| user.role.as_str(),
     problem: "would leave no admin",
     refusal: |_| "The last admin cannot be demoted; promote another admin first.",
 };
@@ -115,6 +118,7 @@ pub const STATUS: Change = Change {
     action: "user.status_changed",
     already: "The user already had this status.",
     done: "Status changed.",
+    current: |user| user.status.as_str(),
     problem: "would leave no active admin",
     refusal: |own_account| match own_account {
         true => "You cannot disable your own account.",
@@ -152,11 +156,7 @@ async fn change(
     let row = change_statement(&admin, &meta, id, change, value.clone()).query_opt(&state.db).await?;
     let row = row.ok_or_else(no_such_user)?;
     let user = User::from_row(&row)?;
-    let now = match change.field {
-        "role" => user.role.as_str(),
-        _ => user.status.as_str(),
-    };
-    if now != value {
+    if (change.current)(&user) != value {
         return Err(ApiError::Conflict {
             message: (change.refusal)(id == admin.caller().id).into(),
             errors: vec![shared::error::FieldError::new(change.field, change.problem)],

@@ -44,16 +44,11 @@ async fn main() -> Result<(), Error> {
 async fn secrets() -> Result<(Secret, MailContext), ConfigError> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let (database_arn, data_key_arn) = (var("DATABASE_SECRET_ARN"), var("DATA_KEY_SECRET_ARN"));
-    let [url, data_key] = match (&database_arn, &data_key_arn) {
-        (None, None) => [None, None],
-        _ => {
-            fetch_all([
-                database_arn.as_deref().map(|arn| SecretRef { arn, keys: DATABASE_KEYS }),
-                data_key_arn.as_deref().map(|arn| SecretRef { arn, keys: DATA_KEY_KEYS }),
-            ])
-            .await?
-        }
-    };
+    let [url, data_key] = fetch_all([
+        database_arn.as_deref().map(|arn| SecretRef { arn, keys: DATABASE_KEYS }),
+        data_key_arn.as_deref().map(|arn| SecretRef { arn, keys: DATA_KEY_KEYS }),
+    ])
+    .await?;
     let url = url
         .or_else(|| var("DATABASE_URL").map(Secret::new))
         .ok_or_else(|| ConfigError("set DATABASE_SECRET_ARN or DATABASE_URL".into()))?;
