@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_mfa"),
     migration!(6, "0006_audit_partitions"),
     migration!(7, "0007_session_start_and_mail_outbox"),
+    migration!(8, "0008_organizations_and_care_teams"),
 ];
 
 /// Any fixed number; it only has to be the same for every migrator.

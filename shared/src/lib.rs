@@ -1,5 +1,7 @@
 //! The common crate every function stands on. Each module is one concern:
 //!
+//! - `access`: who reaches a patient or an organization, and how far - the one place
+//!   an access rule is written, composed into statements by `db::Statement`
 //! - `config` / `secrets` / `config_error`: settings, and secrets from Secrets Manager, read once
 //!   per cold start; the one configuration error they share
 //! - `aws`: how every AWS SDK client is configured (region, endpoint, Amazon's roots)
@@ -21,6 +23,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod access;
 pub mod aws;
 pub mod body;
 pub mod config;

@@ -38,6 +38,10 @@ impl<T> Patch<T> {
             Patch::Absent | Patch::Clear => None,
         }
     }
+    /// The field was in the body (set or cleared).
+    pub fn is_sent(&self) -> bool {
+        !matches!(self, Patch::Absent)
+    }
     /// As SQL parameters: whether the field was sent, and its new value (NULL to clear).
     pub fn into_params(self) -> (bool, Option<T>) {
         match self {

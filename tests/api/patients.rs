@@ -42,6 +42,7 @@ async fn create_answers_with_the_patient_its_age_and_an_etag() {
             "id",
             "name",
             "notes",
+            "organization_id",
             "owner_id",
             "phone",
             "updated_at",

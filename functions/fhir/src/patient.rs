@@ -1,11 +1,12 @@
 //! Patient: read, search, create, update (full replacement) and delete, over the same
-//! table, ownership rules and audit events as `/api/patients`. Create and delete are
+//! table, access pieces (`shared::access`) and audit events as `/api/patients`. Create and delete are
 //! the patients function's own statements; read, search and update have their own
 //! because the resource carries the patient's doctors (`generalPractitioner`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::Uri;
+use shared::access::{self, Reach};
 use shared::audit::{Audit, Verdict};
 use shared::auth::{Principal, Role, RoleScoped};
 use shared::db::{Sql, Statement};
@@ -58,6 +59,7 @@ pub async fn read(
 fn read_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
     Statement::new(&READ)
         .acting_as(principal)
+        .reaching(Reach::Patient("id"))
         .bind("id", id)
         .audit(meta, Audit::new("patient.read", "patient").resource(id).outcome(Verdict::Found("found")))
         .reads(Patient::COLUMNS)
@@ -94,8 +96,12 @@ pub async fn search(
 }
 
 fn search_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page, filters: Filters) -> Statement {
+    // Filters the reach cannot see leave its sources unbounded (see shared::access).
+    let bounded = filters.name.is_none() && filters.birthdate.is_none() && filters.gender.is_none();
+    let reach = access::Patients { after: page.after, limit: bounded.then(|| page.fetch()), ..Default::default() };
     Statement::new(&SEARCH)
         .acting_as(principal)
+        .reaching_patients(reach)
         .bind("after", page.after)
         .bind("name", filters.name)
         .bind("birthdate", filters.birthdate)
@@ -127,9 +133,9 @@ pub async fn create(
         email: fields.email,
         address: fields.address,
         notes: None,
+        organization_id: fields.organization,
     };
-    let row = patients::create_statement(principal.caller(), &meta, new).query_one(&state.db).await?;
-    let patient = Patient::from_row(&row)?;
+    let patient = patients::create_patient(&state, principal.caller(), &meta, new).await?;
     let location = format!("/api/fhir/Patient/{}/_history/{}", patient.id, patient.version);
     // A new patient has no doctors yet.
     Ok(answer(patient, Vec::new()).created(location))
@@ -149,18 +155,30 @@ pub async fn update(
         _ => return Err(ApiError::invalid_field("Patient.id", "must be present and equal the id in the URL")),
     }
     let row = update_statement(&principal, &meta, id, expected, fields).query_one(&state.db).await?;
-    let (found, doctors_match): (bool, bool) = (column(&row, "found")?, column(&row, "doctors_match")?);
-    let updated: Option<Uuid> = column(&row, "id")?;
-    match (found, doctors_match, updated) {
-        (_, _, Some(_)) => Ok(answer(Patient::from_row(&row)?, column(&row, "practitioners")?)),
-        (false, _, None) => Err(not_found()),
-        (true, false, None) => Err(ApiError::invalid_field(
+    if column::<Option<Uuid>>(&row, "id")?.is_some() {
+        return Ok(answer(Patient::from_row(&row)?, column(&row, "practitioners")?));
+    }
+    if !column::<bool>(&row, "found")? {
+        return Err(not_found());
+    }
+    if !column::<bool>(&row, "may_write")? {
+        return Err(ApiError::Forbidden("Your access to this Patient is read-only.".into()));
+    }
+    if !column::<bool>(&row, "doctors_match")? {
+        return Err(ApiError::invalid_field(
             "Patient.generalPractitioner",
             "must list exactly the patient's current doctors (or be left out); assignments change through \
              /api/mappings",
-        )),
-        (true, true, None) => Err(ApiError::PreconditionFailed),
+        ));
     }
+    if !column::<bool>(&row, "organization_matches")? {
+        return Err(ApiError::invalid_field(
+            "Patient.managingOrganization",
+            "must name the patient's current organization (or be left out); a personal patient moves into an \
+             organization through /api/patients",
+        ));
+    }
+    Err(ApiError::PreconditionFailed)
 }
 
 fn update_statement(
@@ -172,7 +190,10 @@ fn update_statement(
 ) -> Statement {
     Statement::new(&UPDATE)
         .acting_as(principal)
+        .reaching(Reach::Patient("id"))
         .bind("id", id)
+        .bind("organization_sent", fields.organization.is_some())
+        .bind("organization_id", fields.organization)
         .bind("expected_version", expected_version)
         .bind("practitioners", fields.practitioners)
         .bind("name", fields.name)
@@ -188,7 +209,8 @@ fn update_statement(
                 .outcome(Verdict::Refused { done: "updated", target: "target" }),
         )
         .reads(Patient::COLUMNS)
-        .reads(&[("found", Type::BOOL), ("doctors_match", Type::BOOL), PRACTITIONERS])
+        .reads(&[("found", Type::BOOL), ("may_write", Type::BOOL), ("doctors_match", Type::BOOL), PRACTITIONERS])
+        .reads(&[("organization_matches", Type::BOOL)])
 }
 
 pub async fn remove(
@@ -197,7 +219,7 @@ pub async fn remove(
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    patients::delete_statement(&principal, &meta, id).query_opt(&state.db).await?.ok_or_else(not_found)?;
+    patients::delete_patient(&state, &principal, &meta, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -212,6 +234,7 @@ pub fn statements() -> Vec<Statement> {
         email: None,
         address: None,
         practitioners: None,
+        organization: None,
     };
     vec![
         read_statement(&principal, &meta, id),

@@ -17,6 +17,7 @@ use crate::resources::{
 };
 
 const PRACTITIONER_PREFIX: &str = "Practitioner/";
+pub const ORGANIZATION_PREFIX: &str = "Organization/";
 
 /// What a Patient body sets. `notes` are not part of the resource, so an update leaves
 /// them as they are.
@@ -32,6 +33,8 @@ pub struct PatientFields {
     pub address: Option<String>,
     /// The doctors the body lists, when it lists any (`None`: the element was absent).
     pub practitioners: Option<Vec<Uuid>>,
+    /// `managingOrganization`'s id (`None`: the element was absent).
+    pub organization: Option<Uuid>,
 }
 
 pub fn to_resource(patient: Patient, practitioners: Vec<Uuid>) -> PatientResource {
@@ -48,6 +51,9 @@ pub fn to_resource(patient: Patient, practitioners: Vec<Uuid>) -> PatientResourc
             .into_iter()
             .map(|id| Reference { reference: format!("{PRACTITIONER_PREFIX}{id}") })
             .collect(),
+        managing_organization: patient
+            .organization_id
+            .map(|id| Reference { reference: format!("{ORGANIZATION_PREFIX}{id}") }),
     }
 }
 
@@ -78,6 +84,7 @@ pub fn from_input(input: PatientInput) -> Result<PatientFields, ApiError> {
     let (phone, email) = problems.telecom(input.telecom);
     let address = problems.address(input.address);
     let practitioners = input.general_practitioner.map(|refs| problems.practitioners(refs));
+    let organization = input.managing_organization.and_then(|r| problems.organization(r));
     if !problems.0.is_empty() {
         return Err(ApiError::Invalid { message: "The Patient cannot be stored as sent.".into(), errors: problems.0 });
     }
@@ -93,6 +100,7 @@ pub fn from_input(input: PatientInput) -> Result<PatientFields, ApiError> {
         email,
         address,
         practitioners,
+        organization,
     })
 }
 
@@ -158,6 +166,13 @@ impl Problems {
             return self.add("Patient.address[1]", "only one address can be stored");
         }
         self.check("Patient.address[0].text", validate::text(1..=500, Lines::Multi), address.text)
+    }
+
+    fn organization(&mut self, Reference { reference }: Reference) -> Option<Uuid> {
+        match reference.strip_prefix(ORGANIZATION_PREFIX).and_then(|id| id.parse::<Uuid>().ok()) {
+            None => self.add("Patient.managingOrganization.reference", "must be Organization/<id>"),
+            some => some,
+        }
     }
 
     fn practitioners(&mut self, references: Vec<Reference>) -> Vec<Uuid> {

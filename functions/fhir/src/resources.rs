@@ -46,6 +46,8 @@ pub struct PatientInput {
     pub address: Vec<Address>,
     /// `None` when absent: only a present list is compared with the patient's doctors.
     pub general_practitioner: Option<Vec<Reference>>,
+    /// Sets the organization on create; on update it must name the current one.
+    pub managing_organization: Option<Reference>,
 }
 
 /// A Patient as we answer with it.
@@ -64,6 +66,8 @@ pub struct PatientResource {
     pub address: Vec<Address>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub general_practitioner: Vec<Reference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managing_organization: Option<Reference>,
 }
 
 /// A doctor of the shared directory, as a Practitioner (read only).

@@ -1,7 +1,8 @@
 //! The mappings function: `/api/mappings`, which doctors are assigned to which patients.
-//! A user works only with mappings of patients they own; the ownership check is a join
-//! to `patients` inside each statement (in `sql/`), so someone else's patient or mapping
-//! is a 404 exactly like a missing one. Each statement also appends its audit event.
+//! A user works only with mappings of patients they reach (`shared::access`, composed
+//! into each statement in `sql/`), so a mapping of a patient they do not reach is a 404
+//! exactly like a missing one; assigning and removing need `assigns` (403 without).
+//! Each statement also appends its audit event.
 //!
 //! `list`, `read` and `remove` are generic over `Principal`; the admin function mounts them
 //! (with `read`, a mapping by its own id) under `/api/admin/mappings`.
@@ -11,6 +12,7 @@ use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Value, json};
+use shared::access::{self, Reach};
 use shared::audit::{Audit, Verdict};
 use shared::auth::{Caller, Principal, Role};
 use shared::db::{Sql, Statement};
@@ -48,6 +50,10 @@ fn no_such_mapping() -> ApiError {
     ApiError::NotFound("No such mapping.".into())
 }
 
+fn not_assigner() -> ApiError {
+    ApiError::Forbidden("Your access to this patient does not include assigning its doctors.".into())
+}
+
 fn no_such_patient() -> ApiError {
     ApiError::NotFound("No such patient.".into())
 }
@@ -63,6 +69,9 @@ async fn create(
     if !column::<bool>(&row, "patient_found")? {
         return Err(no_such_patient());
     }
+    if !column::<bool>(&row, "assigns")? {
+        return Err(not_assigner());
+    }
     if !column::<bool>(&row, "doctor_found")? {
         return Err(ApiError::NotFound("No such doctor.".into()));
     }
@@ -75,6 +84,7 @@ async fn create(
 fn create_statement(caller: &Caller, meta: &RequestMeta, new: &NewMapping) -> Statement {
     Statement::new(&CREATE)
         .acting_as(caller)
+        .reaching(Reach::Patient("patient_id"))
         .bind("patient_id", new.patient_id)
         .bind("doctor_id", new.doctor_id)
         .audit(
@@ -84,7 +94,7 @@ fn create_statement(caller: &Caller, meta: &RequestMeta, new: &NewMapping) -> St
                 .outcome(Verdict::Refused { done: "created", target: "pair" }),
         )
         .reads(Mapping::COLUMNS)
-        .reads(&[("patient_found", Type::BOOL), ("doctor_found", Type::BOOL)])
+        .reads(&[("patient_found", Type::BOOL), ("assigns", Type::BOOL), ("doctor_found", Type::BOOL)])
 }
 
 pub async fn list<P: Principal>(
@@ -109,8 +119,10 @@ fn list_statement(
     patient_id: Option<Uuid>,
     doctor_id: Option<Uuid>,
 ) -> Statement {
+    // Keyset on the mapping's id, not the patient's: the reach is unbounded.
     Statement::new(&LIST)
         .acting_as(principal)
+        .reaching_patients(access::Patients::default())
         .bind("after", page.after)
         .bind("patient_id", patient_id)
         .bind("doctor_id", doctor_id)
@@ -147,6 +159,7 @@ async fn doctors_of_patient(
 fn doctors_of_patient_statement(caller: &Caller, meta: &RequestMeta, patient_id: Uuid) -> Statement {
     Statement::new(&DOCTORS_OF_PATIENT)
         .acting_as(caller)
+        .reaching(Reach::Patient("patient_id"))
         .bind("patient_id", patient_id)
         .audit(meta, Audit::new("mapping.read", "patient").resource(patient_id).outcome(Verdict::Found("patient")))
         .reads(Doctor::COLUMNS)
@@ -167,6 +180,7 @@ pub async fn read<P: Principal>(
 fn read_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
     Statement::new(&READ)
         .acting_as(principal)
+        .reaching(Reach::PatientOfMapping("id"))
         .bind("id", id)
         .audit(meta, Audit::new("mapping.read", "mapping").resource(id).outcome(Verdict::Found("found")))
         .reads(Mapping::COLUMNS)
@@ -178,16 +192,26 @@ pub async fn remove<P: Principal>(
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<Reply<Value>, ApiError> {
-    let row = delete_statement(&principal, &meta, id).query_opt(&state.db).await?;
-    row.ok_or_else(no_such_mapping)?;
-    Ok(Reply::deleted("Mapping deleted.", json!({ "id": id })))
+    let row = delete_statement(&principal, &meta, id).query_one(&state.db).await?;
+    match (column::<Option<Uuid>>(&row, "id")?, column::<bool>(&row, "found")?) {
+        (Some(_), _) => Ok(Reply::deleted("Mapping deleted.", json!({ "id": id }))),
+        (None, true) => Err(not_assigner()),
+        (None, false) => Err(no_such_mapping()),
+    }
 }
 
 fn delete_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
     Statement::new(&DELETE)
         .acting_as(principal)
+        .reaching(Reach::PatientOfMapping("id"))
         .bind("id", id)
-        .audit(meta, Audit::new("mapping.delete", "mapping").resource(id).outcome(Verdict::Found("deleted")))
+        .audit(
+            meta,
+            Audit::new("mapping.delete", "mapping")
+                .resource(id)
+                .outcome(Verdict::Refused { done: "deleted", target: "target" }),
+        )
+        .reads(&[("found", Type::BOOL), ("id", Type::UUID)])
 }
 
 /// Every statement this function issues, built as its handlers build them (with

@@ -1,7 +1,9 @@
-//! The patients function: `/api/patients`. A user sees and changes only the patients they
-//! own; ownership is part of every statement's WHERE, so another user's patient is
-//! indistinguishable from a missing one (404). Each handler is one statement (in `sql/`)
-//! that also appends its audit event, so the access and its record commit together.
+//! The patients function: `/api/patients`. A user reaches the patients they created
+//! personally and those an organization or a care team gives them; each statement
+//! composes who reaches what, and how far, from `shared::access` (`reach`), so a
+//! patient the caller does not reach is indistinguishable from a missing one (404).
+//! Each handler is one statement (in `sql/`) that also appends its audit event, so the
+//! access and its record commit together.
 //!
 //! The read, list, update and delete handlers are generic over `Principal`: mounted here
 //! with `Caller` (own patients), and by the admin function with `Admin` (everyone's).
@@ -10,6 +12,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use serde_json::{Value, json};
+use shared::access::{self, Membership, OrgFilter, Reach};
 use shared::audit::{Audit, Verdict};
 use shared::auth::{Caller, Principal, Role, Scope};
 use shared::db::{Sql, Statement};
@@ -52,15 +55,39 @@ async fn create(
     body: JsonObject,
 ) -> Result<Reply<Patient>, ApiError> {
     let new = NewPatient::parse(body)?;
-    let row = create_statement(&caller, &meta, new).query_one(&state.db).await?;
-    let patient = Patient::from_row(&row)?;
+    let patient = create_patient(&state, &caller, &meta, new).await?;
     let version = patient.version;
     Ok(Reply::created("Patient created.", patient).with_version(version))
+}
+
+/// Creates a patient (REST and FHIR): 404 for an organization the caller is not a
+/// member of, 403 for a member whose role may not (or may not write notes).
+pub async fn create_patient(
+    state: &AppState,
+    caller: &Caller,
+    meta: &RequestMeta,
+    new: NewPatient,
+) -> Result<Patient, ApiError> {
+    let row = create_statement(caller, meta, new).query_one(&state.db).await?;
+    if column::<Option<Uuid>>(&row, "id")?.is_some() {
+        return Patient::from_row(&row);
+    }
+    match column::<Option<bool>>(&row, "creates_patients")? {
+        None => Err(ApiError::NotFound("No such organization.".into())),
+        Some(false) => Err(ApiError::Forbidden("Your role in this organization does not create patients.".into())),
+        Some(true) => Err(notes_forbidden()),
+    }
+}
+
+fn notes_forbidden() -> ApiError {
+    ApiError::Forbidden("Your access to this patient does not include its notes.".into())
 }
 
 pub fn create_statement(caller: &Caller, meta: &RequestMeta, new: NewPatient) -> Statement {
     Statement::new(&CREATE)
         .acting_as(caller)
+        .in_organization(Membership::Of("organization_id"))
+        .bind("organization_id", new.organization_id)
         .bind("name", new.name)
         .bind("date_of_birth", new.date_of_birth)
         .bind("gender", new.gender)
@@ -68,11 +95,18 @@ pub fn create_statement(caller: &Caller, meta: &RequestMeta, new: NewPatient) ->
         .bind("email", new.email)
         .bind("address", new.address)
         .bind("notes", new.notes)
-        .audit(meta, Audit::new("patient.create", "patient").resource_from("(SELECT id FROM created)"))
+        .audit(
+            meta,
+            Audit::new("patient.create", "patient")
+                .resource_from("(SELECT id FROM created)")
+                .outcome(Verdict::Refused { done: "created", target: "membership" }),
+        )
         .reads(Patient::COLUMNS)
+        .reads(&[("creates_patients", Type::BOOL)])
 }
 
-/// Lists patients newest first. Admins may also filter by `owner_id`.
+/// Lists patients newest first, filtered by `organization_id` (an id, or `none` for
+/// personal patients). Admins may also filter by `owner_id`.
 pub async fn list<P: Principal>(
     State(state): State<AppState>,
     principal: P,
@@ -85,24 +119,50 @@ pub async fn list<P: Principal>(
         Scope::All => query.uuid("owner_id"),
         Scope::Own(_) => None,
     };
+    let organization = organization_filter(&mut query);
     query.finish()?;
-    let rows = list_statement(&principal, &meta, &page, name, owner_filter).query(&state.db).await?;
+    let filter = ListFilter { organization, name, owner: owner_filter };
+    let rows = list_statement(&principal, &meta, &page, filter).query(&state.db).await?;
     let patients = rows.iter().map(Patient::from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(Reply::success("Patients found.", PageOf::new(&page, patients, |p| p.id)))
 }
 
-fn list_statement(
-    principal: &impl Principal,
-    meta: &RequestMeta,
-    page: &Page,
+/// `organization_id=<uuid>` or `organization_id=none`.
+pub fn organization_filter(query: &mut Query) -> OrgFilter {
+    match query.take("organization_id") {
+        None => OrgFilter::Any,
+        Some(none) if none == "none" => OrgFilter::Personal,
+        Some(text) => match Uuid::parse_str(&text) {
+            Ok(id) => OrgFilter::Org(id),
+            Err(_) => {
+                query.reject("organization_id", "must be an organization id or none");
+                OrgFilter::Any
+            }
+        },
+    }
+}
+
+#[derive(Default)]
+struct ListFilter {
+    organization: OrgFilter,
     name: Option<String>,
-    owner_filter: Option<Uuid>,
-) -> Statement {
+    owner: Option<Uuid>,
+}
+
+fn list_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page, filter: ListFilter) -> Statement {
+    // Filters the reach cannot see leave its sources unbounded (see shared::access).
+    let bounded = filter.name.is_none() && filter.owner.is_none();
+    let reach = access::Patients {
+        organization: filter.organization,
+        after: page.after,
+        limit: bounded.then(|| page.fetch()),
+    };
     Statement::new(&LIST)
         .acting_as(principal)
-        .bind("owner_filter", owner_filter)
+        .reaching_patients(reach)
+        .bind("owner_filter", filter.owner)
         .bind("after", page.after)
-        .bind("name", name)
+        .bind("name", filter.name)
         .bind("fetch", page.fetch())
         .audit(meta, Audit::new("patient.list", "patient"))
         .reads(Patient::COLUMNS)
@@ -123,6 +183,7 @@ pub async fn read<P: Principal>(
 fn read_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
     Statement::new(&READ)
         .acting_as(principal)
+        .reaching(Reach::Patient("id"))
         .bind("id", id)
         .audit(meta, Audit::new("patient.read", "patient").resource(id).outcome(Verdict::Found("found")))
         .reads(Patient::COLUMNS)
@@ -137,17 +198,48 @@ pub async fn update<P: Principal>(
     body: JsonObject,
 ) -> Result<Reply<Patient>, ApiError> {
     let changes = PatientChanges::parse(body)?;
+    let notes_sent = changes.notes.is_sent();
+    let (moving, moving_to) = changes.organization_id.clone().into_params();
     let row = update_statement(&principal, &meta, id, expected, changes).query_one(&state.db).await?;
-    let found: bool = column(&row, "found")?;
-    let updated: Option<Uuid> = column(&row, "id")?;
-    match (found, updated) {
-        (_, Some(_)) => {
-            let patient = Patient::from_row(&row)?;
-            let version = patient.version;
-            Ok(Reply::updated("Patient updated.", patient).with_version(version))
-        }
-        (true, None) => Err(ApiError::PreconditionFailed),
-        (false, None) => Err(not_found()),
+    if column::<Option<Uuid>>(&row, "id")?.is_some() {
+        let patient = Patient::from_row(&row)?;
+        let version = patient.version;
+        return Ok(Reply::updated("Patient updated.", patient).with_version(version));
+    }
+    if !column::<bool>(&row, "found")? {
+        return Err(not_found());
+    }
+    if !column::<bool>(&row, "may_write")? {
+        return Err(ApiError::Forbidden("Your access to this patient is read-only.".into()));
+    }
+    if notes_sent && !column::<bool>(&row, "may_read_notes")? {
+        return Err(notes_forbidden());
+    }
+    if moving {
+        refused_move(&row, moving_to)?;
+    }
+    Err(ApiError::PreconditionFailed)
+}
+
+/// Why a move (or a change naming `organization_id`) changed nothing, if it is the move.
+fn refused_move(row: &tokio_postgres::Row, to: Option<Uuid>) -> Result<(), ApiError> {
+    let current: Option<Uuid> = column(row, "current_organization")?;
+    if current == to {
+        return Ok(());
+    }
+    if current.is_some() {
+        return Err(ApiError::invalid_field(
+            "organization_id",
+            "cannot change: an organization's patient stays in its organization",
+        ));
+    }
+    if column::<Option<String>>(row, "reached_as")?.as_deref() != Some("owner") {
+        return Err(ApiError::Forbidden("Only the patient's personal owner may move it.".into()));
+    }
+    match column::<Option<bool>>(row, "receives_patients")? {
+        None => Err(ApiError::NotFound("No such organization.".into())),
+        Some(false) => Err(ApiError::Forbidden("Your role in that organization does not take patients in.".into())),
+        Some(true) => Ok(()),
     }
 }
 
@@ -162,9 +254,14 @@ fn update_statement(
     let (email_sent, email) = changes.email.into_params();
     let (address_sent, address) = changes.address.into_params();
     let (notes_sent, notes) = changes.notes.into_params();
+    let (organization_sent, organization_id) = changes.organization_id.into_params();
     Statement::new(&UPDATE)
         .acting_as(principal)
+        .reaching(Reach::Patient("id"))
+        .in_organization(Membership::Of("organization_id"))
         .bind("id", id)
+        .bind("organization_sent", organization_sent)
+        .bind("organization_id", organization_id)
         .bind("expected_version", expected_version)
         .bind("name", changes.name)
         .bind("date_of_birth", changes.date_of_birth)
@@ -184,8 +281,18 @@ fn update_statement(
                 .outcome(Verdict::Refused { done: "updated", target: "target" }),
         )
         .reads(Patient::COLUMNS)
-        .reads(&[("found", Type::BOOL)])
+        .reads(UPDATE_VERDICT)
 }
+
+/// What an update answers besides the patient: why nothing changed, if nothing did.
+const UPDATE_VERDICT: &[shared::db::Column] = &[
+    ("found", Type::BOOL),
+    ("may_write", Type::BOOL),
+    ("may_read_notes", Type::BOOL),
+    ("reached_as", Type::TEXT),
+    ("current_organization", Type::UUID),
+    ("receives_patients", Type::BOOL),
+];
 
 pub async fn remove<P: Principal>(
     State(state): State<AppState>,
@@ -193,16 +300,38 @@ pub async fn remove<P: Principal>(
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<Reply<Value>, ApiError> {
-    let row = delete_statement(&principal, &meta, id).query_opt(&state.db).await?;
-    row.ok_or_else(not_found)?;
+    delete_patient(&state, &principal, &meta, id).await?;
     Ok(Reply::deleted("Patient deleted.", json!({ "id": id })))
 }
 
-pub fn delete_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
+/// Deletes a patient (REST and FHIR): 404 when not reached, 403 when reached but not
+/// deletable (only personal and organization owners delete).
+pub async fn delete_patient(
+    state: &AppState,
+    principal: &impl Principal,
+    meta: &RequestMeta,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    let row = delete_statement(principal, meta, id).query_one(&state.db).await?;
+    match (column::<Option<Uuid>>(&row, "id")?, column::<bool>(&row, "found")?) {
+        (Some(_), _) => Ok(()),
+        (None, true) => Err(ApiError::Forbidden("Only an owner may delete this patient.".into())),
+        (None, false) => Err(not_found()),
+    }
+}
+
+fn delete_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
     Statement::new(&DELETE)
         .acting_as(principal)
+        .reaching(Reach::Patient("id"))
         .bind("id", id)
-        .audit(meta, Audit::new("patient.delete", "patient").resource(id).outcome(Verdict::Found("deleted")))
+        .audit(
+            meta,
+            Audit::new("patient.delete", "patient")
+                .resource(id)
+                .outcome(Verdict::Refused { done: "deleted", target: "target" }),
+        )
+        .reads(&[("found", Type::BOOL), ("id", Type::UUID)])
 }
 
 /// Every statement this function issues, built as its handlers build them (with
@@ -217,10 +346,13 @@ pub fn statements() -> Vec<Statement> {
         email: None,
         address: None,
         notes: None,
+        organization_id: None,
     };
+    let filtered = ListFilter { name: Some(String::new()), ..ListFilter::default() };
     vec![
         create_statement(&caller, &meta, new),
-        list_statement(&caller, &meta, &Page::default(), None, None),
+        list_statement(&caller, &meta, &Page::default(), ListFilter::default()),
+        list_statement(&caller, &meta, &Page::default(), filtered),
         read_statement(&caller, &meta, id),
         update_statement(&caller, &meta, id, None, PatientChanges::default()),
         delete_statement(&caller, &meta, id),

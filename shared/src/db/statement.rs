@@ -2,14 +2,18 @@
 //! with named parameters (`:owner`, `:id`), values bound by name, and the parts every
 //! statement of a kind shares composed in here rather than copied into each file:
 //!
-//! - `acting_as(principal)` offers who is acting: `:actor` (their user id),
-//!   `:sees_all` (their scope reaches every owner's records) and `:edits_all` (they may
-//!   change records others created) - a template uses those it needs - and puts the
+//! - `acting_as(principal)` offers who is acting: `:actor` (their user id) and
+//!   `:edits_all` (they may change directory entries others created) - a template uses
+//!   those it needs - and puts the
 //!   session guard first: a CTE that refuses the whole statement (SQLSTATE HC401, a 401)
 //!   unless the access token's session is live and its user active
 //!   (`require_live_session`, migrations/0003). A revoked session is refused on the very
 //!   next request, at no extra round trip, and nothing the statement would have done
 //!   happens.
+//! - `reaching(reach)` / `reaching_patients(list)` / `in_organization(which)` compose
+//!   the access pieces (`crate::access`): the `reach` CTE, one row per patient the
+//!   principal reaches with how far, and the `membership` CTE. Templates read them and
+//!   never spell an access rule of their own.
 //! - `audit(meta, event)` adds the audit CTE after the template's own CTEs, with its
 //!   outcome decided from them (see `crate::audit`), so the access and its record
 //!   commit together in the one statement.
@@ -33,6 +37,7 @@ use uuid::Uuid;
 use super::Db;
 use super::template::scan;
 use crate::ApiError;
+use crate::access::{self, Membership, Reach};
 use crate::audit::{Audit, AuditShape};
 use crate::auth::{Principal, Scope};
 use crate::http::RequestMeta;
@@ -103,9 +108,35 @@ pub struct Statement {
     guarded: bool,
     /// Moves the session's `last_used_at` (`acting_as`, when the caller's is due).
     touches: bool,
+    /// The principal reaches every patient (an admin), set by `acting_as`.
+    reaches_all: bool,
+    pieces: Vec<Piece>,
     audit: Option<AuditShape>,
     reads: Vec<&'static [Column]>,
     fault: Option<String>,
+}
+
+/// An access piece a statement composes (`crate::access`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Piece {
+    Reach(Reach),
+    Membership(Membership),
+}
+
+impl Piece {
+    fn cte(self, all: bool) -> String {
+        match self {
+            Piece::Reach(reach) => reach.cte(all),
+            Piece::Membership(membership) => membership.cte(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Piece::Reach(_) => "reach",
+            Piece::Membership(_) => "membership",
+        }
+    }
 }
 
 /// The composed text rendered to `$n`, and the name behind each `$n`.
@@ -115,12 +146,22 @@ pub struct Rendered {
     pub names: Vec<String>,
 }
 
-type CacheKey = (usize, bool, bool, Option<AuditShape>);
+type CacheKey = (usize, bool, bool, bool, Vec<Piece>, Option<AuditShape>);
 static RENDERED: LazyLock<RwLock<HashMap<CacheKey, Arc<Rendered>>>> = LazyLock::new(Default::default);
 
 impl Statement {
     pub fn new(sql: &'static Sql) -> Self {
-        Self { sql, binds: Vec::new(), guarded: false, touches: false, audit: None, reads: Vec::new(), fault: None }
+        Self {
+            sql,
+            binds: Vec::new(),
+            guarded: false,
+            touches: false,
+            reaches_all: false,
+            pieces: Vec::new(),
+            audit: None,
+            reads: Vec::new(),
+            fault: None,
+        }
     }
 
     /// Binds `:name`. The statement must use it.
@@ -131,14 +172,53 @@ impl Statement {
     /// Who is acting, and how far their authority reaches; and the session guard.
     pub fn acting_as<P: Principal>(mut self, principal: &P) -> Self {
         let caller = principal.caller();
-        let sees_all = matches!(principal.scope(), Scope::All);
+        self.reaches_all = matches!(principal.scope(), Scope::All);
         self.guarded = true;
         self.touches = caller.touch_session;
         self.push("actor", caller.id, true)
-            .push("sees_all", sees_all, true)
             .push("edits_all", principal.edits_all(), true)
             .push("session", caller.session_id, true)
             .push("idle_minutes", caller.session_idle_minutes, true)
+    }
+
+    /// Composes `reach` for one patient (`Reach::Patient`, `Reach::PatientOfMapping`).
+    pub fn reaching(self, reach: Reach) -> Self {
+        if matches!(reach, Reach::Patients { .. }) {
+            let mut this = self;
+            this.fault.get_or_insert_with(|| "a list's reach goes through reaching_patients".into());
+            return this;
+        }
+        self.piece(Piece::Reach(reach))
+    }
+
+    /// Composes `reach` for a list: every patient the principal reaches, filtered by
+    /// organization, bounded by the page when `list.limit` is set.
+    pub fn reaching_patients(self, list: access::Patients) -> Self {
+        let (organization, personal) = list.organization.params();
+        let this = self
+            .piece(Piece::Reach(Reach::Patients { bounded: list.limit.is_some() }))
+            .push("reach_organization", organization, true)
+            .push("reach_personal", personal, true);
+        match list.limit {
+            Some(limit) => this.push("reach_after", list.after, true).push("reach_limit", limit, true),
+            None => this,
+        }
+    }
+
+    /// Composes `membership`: the caller's role in one organization, or in all of theirs.
+    pub fn in_organization(self, which: Membership) -> Self {
+        self.piece(Piece::Membership(which))
+    }
+
+    fn piece(mut self, piece: Piece) -> Self {
+        if !self.guarded {
+            self.fault.get_or_insert_with(|| format!("{} before acting_as", piece.name()));
+        }
+        if self.pieces.iter().any(|p| p.name() == piece.name()) {
+            self.fault.get_or_insert_with(|| format!("{} composed twice", piece.name()));
+        }
+        self.pieces.push(piece);
+        self
     }
 
     /// For statements that change the caller's sessions themselves: the guard still
@@ -184,11 +264,19 @@ impl Statement {
 
     /// The composed statement rendered to `$n` (cached).
     pub fn rendered(&self) -> Result<Arc<Rendered>, String> {
-        let key = (self.sql as *const Sql as usize, self.guarded, self.touches, self.audit.clone());
+        let key = (
+            self.sql as *const Sql as usize,
+            self.guarded,
+            self.touches,
+            self.reaches_all,
+            self.pieces.clone(),
+            self.audit.clone(),
+        );
         if let Some(hit) = RENDERED.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(hit.clone());
         }
-        let rendered = Arc::new(render(self.sql.text, self.guarded, self.touches, self.audit.as_ref())?);
+        let pieces: Vec<String> = self.pieces.iter().map(|p| p.cte(self.reaches_all)).collect();
+        let rendered = Arc::new(render(self.sql.text, self.guarded, self.touches, &pieces, self.audit.as_ref())?);
         RENDERED.write().unwrap_or_else(|e| e.into_inner()).insert(key, rendered.clone());
         Ok(rendered)
     }
@@ -221,6 +309,7 @@ impl Statement {
             sql: rendered.sql.clone(),
             names: rendered.names.clone(),
             types: types.into_iter().map(|(_, ty)| ty).collect(),
+            pieces: self.pieces.iter().map(|p| p.name()).collect(),
             reads: self.reads.iter().flat_map(|c| c.iter().cloned()).collect(),
         })
     }
@@ -276,6 +365,8 @@ pub struct Description {
     pub sql: String,
     pub names: Vec<String>,
     pub types: Vec<Type>,
+    /// The access pieces composed in (`reach`, `membership`).
+    pub pieces: Vec<&'static str>,
     pub reads: Vec<Column>,
 }
 
@@ -298,7 +389,13 @@ const SESSION_TOUCH: &str = "session_touch AS (\n    UPDATE sessions SET last_us
 /// the audit's one-row INSERT costs ~14% of throughput, a CTE of its own ~30%, and a
 /// touch CTE on every request another ~15% - hence the check rides in the audit where
 /// there is one, and the touch only when due.
-fn render(template: &str, guarded: bool, touches: bool, audit: Option<&AuditShape>) -> Result<Rendered, String> {
+fn render(
+    template: &str,
+    guarded: bool,
+    touches: bool,
+    pieces: &[String],
+    audit: Option<&AuditShape>,
+) -> Result<Rendered, String> {
     let check_in_audit = guarded && audit.is_some_and(AuditShape::writes_one_row);
     let mut first: Vec<&str> = Vec::new();
     if guarded && !check_in_audit {
@@ -307,6 +404,7 @@ fn render(template: &str, guarded: bool, touches: bool, audit: Option<&AuditShap
     if guarded && touches {
         first.push(SESSION_TOUCH);
     }
+    first.extend(pieces.iter().map(String::as_str));
     let audit = audit.map(|a| a.cte(check_in_audit.then_some(SESSION_CHECK)));
     let composed = match scan(template)?.ctes {
         Some((with_end, ctes_end)) => {

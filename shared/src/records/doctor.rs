@@ -14,7 +14,7 @@ use crate::db::Column;
 use crate::validate::{Form, Lines, Patch, email, phone, text};
 
 const WRITABLE: &[&str] = &["name", "specialization", "email", "phone", "license_number"];
-const READ_ONLY: &[&str] = &["id", "created_by", "created_at", "updated_at", "version"];
+const READ_ONLY: &[&str] = &["id", "user_id", "created_by", "created_at", "updated_at", "version"];
 
 #[derive(Debug, Serialize)]
 pub struct Doctor {
@@ -24,6 +24,8 @@ pub struct Doctor {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub license_number: Option<String>,
+    /// The account that holds (claimed) this doctor, if any.
+    pub user_id: Option<Uuid>,
     pub created_by: Uuid,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -40,6 +42,7 @@ impl FromRow for Doctor {
         ("email", Type::TEXT),
         ("phone", Type::TEXT),
         ("license_number", Type::TEXT),
+        ("user_id", Type::UUID),
         ("created_by", Type::UUID),
         ("created_at", Type::TIMESTAMPTZ),
         ("updated_at", Type::TIMESTAMPTZ),
@@ -55,6 +58,7 @@ impl FromRow for Doctor {
             email: row.get("email")?,
             phone: row.get("phone")?,
             license_number: row.get("license_number")?,
+            user_id: row.get("user_id")?,
             created_by: row.get("created_by")?,
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,

@@ -10,10 +10,11 @@ use super::{FromRow, Reader, nothing_to_update, serialize_date};
 use crate::ApiError;
 use crate::body::JsonObject;
 use crate::db::Column;
-use crate::validate::{Form, Lines, Patch, date_of_birth, email, one_of, phone, text};
+use crate::validate::{Form, Lines, Patch, date_of_birth, email, one_of, phone, text, uuid};
 
 pub const GENDERS: &[&str] = &["female", "male", "other", "unknown"];
-const WRITABLE: &[&str] = &["name", "date_of_birth", "gender", "phone", "email", "address", "notes"];
+const WRITABLE: &[&str] =
+    &["name", "date_of_birth", "gender", "phone", "email", "address", "notes", "organization_id"];
 const READ_ONLY: &[&str] = &["id", "age", "owner_id", "created_at", "updated_at", "version"];
 
 #[derive(Debug, Serialize)]
@@ -28,8 +29,11 @@ pub struct Patient {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub address: Option<String>,
-    pub notes: Option<String>,
+    /// Absent (not null) for a caller who may not read them (`reach.reads_notes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Option<String>>,
     pub owner_id: Uuid,
+    pub organization_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -41,6 +45,7 @@ impl FromRow for Patient {
     const COLUMNS: &'static [Column] = &[
         ("id", Type::UUID),
         ("owner_id", Type::UUID),
+        ("organization_id", Type::UUID),
         ("name", Type::TEXT),
         ("date_of_birth", Type::DATE),
         ("gender", Type::TEXT),
@@ -51,6 +56,7 @@ impl FromRow for Patient {
         ("created_at", Type::TIMESTAMPTZ),
         ("updated_at", Type::TIMESTAMPTZ),
         ("version", Type::INT4),
+        ("reads_notes", Type::BOOL),
     ];
 
     fn from_row(row: &Row) -> Result<Self, ApiError> {
@@ -65,8 +71,9 @@ impl FromRow for Patient {
             phone: row.get("phone")?,
             email: row.get("email")?,
             address: row.get("address")?,
-            notes: row.get("notes")?,
+            notes: if row.get("reads_notes")? { Some(row.get("notes")?) } else { None },
             owner_id: row.get("owner_id")?,
+            organization_id: row.get("organization_id")?,
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
             version: row.get("version")?,
@@ -89,6 +96,8 @@ pub struct NewPatient {
     pub email: Option<String>,
     pub address: Option<String>,
     pub notes: Option<String>,
+    /// The organization it belongs to; `None`: personal.
+    pub organization_id: Option<Uuid>,
 }
 
 impl NewPatient {
@@ -101,6 +110,7 @@ impl NewPatient {
         let email = form.optional("email", email()).into_option();
         let address = form.optional("address", text(0..=500, Lines::Multi)).into_option();
         let notes = form.optional("notes", text(0..=5000, Lines::Multi)).into_option();
+        let organization_id = form.optional("organization_id", uuid()).into_option();
         let (name, date_of_birth) = form.finish_with((name, date_of_birth))?;
         Ok(Self {
             name,
@@ -110,6 +120,7 @@ impl NewPatient {
             email,
             address: address.filter(|a| !a.is_empty()),
             notes: notes.filter(|n| !n.is_empty()),
+            organization_id,
         })
     }
 }
@@ -124,6 +135,8 @@ pub struct PatientChanges {
     pub email: Patch<String>,
     pub address: Patch<String>,
     pub notes: Patch<String>,
+    /// A move into an organization (null: stay personal).
+    pub organization_id: Patch<Uuid>,
 }
 
 impl PatientChanges {
@@ -140,6 +153,7 @@ impl PatientChanges {
             email: form.optional("email", email()),
             address: form.optional("address", text(0..=500, Lines::Multi)).empty_clears(),
             notes: form.optional("notes", text(0..=5000, Lines::Multi)).empty_clears(),
+            organization_id: form.optional("organization_id", uuid()),
         };
         form.finish()?;
         Ok(changes)

@@ -14,7 +14,7 @@ WITH target AS (
         updated_at = now()
     WHERE id = :id AND (:edits_all OR created_by = :actor)
       AND (:expected_version::int4 IS NULL OR version = :expected_version)
-    RETURNING id, name, specialization, email, phone, license_number, created_by, created_at, updated_at, version
+    RETURNING id, name, specialization, email, phone, license_number, user_id, created_by, created_at, updated_at, version
 )
 SELECT (SELECT created_by FROM target) AS creator, updated.*
 FROM (SELECT) AS one LEFT JOIN updated ON true

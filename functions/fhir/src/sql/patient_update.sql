@@ -1,19 +1,20 @@
 -- FHIR update: every field the resource carries is replaced (absent ones cleared);
 -- `notes` are not part of the resource and stay. The patient changes only if the
--- principal reaches it, the version matches (when named), and the sent
--- generalPractitioner - when sent - lists exactly its current doctors: mappings change
--- through /api/mappings, never as a side effect. `found` and `doctors_match` tell a
--- 404 and a 400 from a stale version (412).
+-- principal reaches it and may write it (`reach`), the version matches (when named),
+-- and the sent generalPractitioner and managingOrganization - when sent - name exactly
+-- its current doctors and organization: those change through /api/mappings and
+-- /api/patients, never as a side effect. `found`, `may_write`, `doctors_match` and
+-- `organization_matches` tell a 404, a 403 and a 400 from a stale version (412).
 WITH target AS (
-    SELECT id,
-           ARRAY(SELECT doctor_id FROM mappings WHERE patient_id = patients.id ORDER BY id DESC)
-               AS practitioners
-    FROM patients
-    WHERE id = :id AND (:sees_all OR owner_id = :actor)
+    SELECT p.id, p.organization_id, reach.writes,
+           ARRAY(SELECT doctor_id FROM mappings WHERE patient_id = p.id ORDER BY id DESC) AS practitioners
+    FROM patients p JOIN reach ON reach.patient_id = p.id
+    WHERE p.id = :id
 ), checked AS (
-    SELECT id, practitioners,
+    SELECT id, writes, practitioners,
            (:practitioners::uuid[] IS NULL
-            OR (practitioners @> :practitioners AND practitioners <@ :practitioners)) AS doctors_match
+            OR (practitioners @> :practitioners AND practitioners <@ :practitioners)) AS doctors_match,
+           (NOT :organization_sent OR organization_id IS NOT DISTINCT FROM :organization_id) AS organization_matches
     FROM target
 ), updated AS (
     UPDATE patients SET
@@ -25,13 +26,15 @@ WITH target AS (
         address = :address,
         version = version + 1,
         updated_at = now()
-    WHERE id = (SELECT id FROM checked WHERE doctors_match)
-      AND (:sees_all OR owner_id = :actor)
+    WHERE id = (SELECT id FROM checked WHERE doctors_match AND organization_matches AND writes)
       AND (:expected_version::int4 IS NULL OR version = :expected_version)
-    RETURNING id, owner_id, name, date_of_birth, gender, phone, email, address, notes, created_at, updated_at, version
+    RETURNING id, owner_id, organization_id, name, date_of_birth, gender, phone, email, address, NULL::text AS notes,
+              created_at, updated_at, version, false AS reads_notes
 )
 SELECT EXISTS (SELECT 1 FROM target) AS found,
+       COALESCE((SELECT writes FROM checked), false) AS may_write,
        COALESCE((SELECT doctors_match FROM checked), false) AS doctors_match,
+       COALESCE((SELECT organization_matches FROM checked), false) AS organization_matches,
        COALESCE((SELECT practitioners FROM checked), '{}') AS practitioners,
        updated.*
 FROM (SELECT) AS one LEFT JOIN updated ON true

@@ -1,7 +1,8 @@
--- Removes one assignment, if the principal reaches its patient.
-WITH deleted AS (
-    DELETE FROM mappings m USING patients p
-    WHERE m.id = :id AND p.id = m.patient_id AND (:sees_all OR p.owner_id = :actor)
-    RETURNING m.id
+-- Removes one assignment, if the principal reaches its patient and may assign to it;
+-- `found` tells 403 from 404.
+WITH target AS (
+    SELECT m.id, reach.assigns FROM mappings m JOIN reach ON reach.patient_id = m.patient_id WHERE m.id = :id
+), deleted AS (
+    DELETE FROM mappings WHERE id = (SELECT id FROM target WHERE assigns) RETURNING id
 )
-SELECT id FROM deleted
+SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT id FROM deleted) AS id

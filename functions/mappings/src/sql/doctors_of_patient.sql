@@ -2,9 +2,9 @@
 -- with NULL doctor columns when it has none; no row at all when the principal does not
 -- reach the patient.
 WITH patient AS (
-    SELECT id AS patient_id FROM patients WHERE id = :patient_id AND (:sees_all OR owner_id = :actor)
+    SELECT p.id AS patient_id FROM patients p JOIN reach ON reach.patient_id = p.id WHERE p.id = :patient_id
 ), assigned AS (
-    SELECT d.id, d.name, d.specialization, d.email, d.phone, d.license_number, d.created_by, d.created_at,
+    SELECT d.id, d.name, d.specialization, d.email, d.phone, d.license_number, d.user_id, d.created_by, d.created_at,
            d.updated_at, d.version, m.id AS mapping_id, m.assigned_at
     FROM patient JOIN mappings m ON m.patient_id = patient.patient_id JOIN doctors d ON d.id = m.doctor_id
 )

@@ -1,5 +1,8 @@
+-- Deletes a patient the principal reaches and may delete; `found` tells 403 from 404.
 -- The patient's mappings go with it (ON DELETE CASCADE); its audit events stay.
-WITH deleted AS (
-    DELETE FROM patients WHERE id = :id AND (:sees_all OR owner_id = :actor) RETURNING id
+WITH target AS (
+    SELECT p.id, reach.deletes FROM patients p JOIN reach ON reach.patient_id = p.id WHERE p.id = :id
+), deleted AS (
+    DELETE FROM patients WHERE id = (SELECT id FROM target WHERE deletes) RETURNING id
 )
-SELECT id FROM deleted
+SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT id FROM deleted) AS id

@@ -1,7 +1,9 @@
--- One patient, if the principal reaches it.
+-- One patient, if the principal reaches it; its notes only if they may read them.
 WITH found AS (
-    SELECT id, owner_id, name, date_of_birth, gender, phone, email, address, notes, created_at, updated_at, version
-    FROM patients
-    WHERE id = :id AND (:sees_all OR owner_id = :actor)
+    SELECT p.id, p.owner_id, p.organization_id, p.name, p.date_of_birth, p.gender, p.phone, p.email, p.address,
+           CASE WHEN reach.reads_notes THEN p.notes END AS notes, p.created_at, p.updated_at, p.version,
+           reach.reads_notes
+    FROM patients p JOIN reach ON reach.patient_id = p.id
+    WHERE p.id = :id
 )
 SELECT * FROM found

@@ -1,10 +1,17 @@
--- A partial update. `target` tells a stale version (412) from a patient the principal
--- does not reach (404). The version check is in the UPDATE's WHERE, so of concurrent
--- updates naming the same version exactly one matches; the rest see the bumped version
--- and change nothing. A `*_sent` flag says the field was in the body (its value may be
--- NULL, which clears it).
+-- A partial update of a patient the principal reaches and may write (notes only by who
+-- may read them). `target` tells a refusal (403, 400) or a stale version (412) from a
+-- patient the principal does not reach (404). The version check is in the UPDATE's
+-- WHERE, so of concurrent updates naming the same version exactly one matches; the
+-- rest see the bumped version and change nothing. A `*_sent` flag says the field was
+-- in the body (its value may be NULL, which clears it).
+--
+-- `organization_id` moves a personal patient into an organization, one way: by its
+-- personal owner, into one whose `membership` receives patients. Naming the patient's
+-- own organization (or none for a personal one) changes nothing.
 WITH target AS (
-    SELECT id FROM patients WHERE id = :id AND (:sees_all OR owner_id = :actor)
+    SELECT p.id, p.organization_id, reach.access, reach.writes, reach.reads_notes
+    FROM patients p JOIN reach ON reach.patient_id = p.id
+    WHERE p.id = :id
 ), updated AS (
     UPDATE patients SET
         name = COALESCE(:name, name),
@@ -14,11 +21,22 @@ WITH target AS (
         email = CASE WHEN :email_sent THEN :email ELSE email END,
         address = CASE WHEN :address_sent THEN :address ELSE address END,
         notes = CASE WHEN :notes_sent THEN :notes ELSE notes END,
+        organization_id = CASE WHEN :organization_sent THEN :organization_id ELSE patients.organization_id END,
         version = version + 1,
         updated_at = now()
-    WHERE id = :id AND (:sees_all OR owner_id = :actor)
+    FROM target t
+    WHERE patients.id = t.id AND t.writes AND (NOT :notes_sent OR t.reads_notes)
+      AND (NOT :organization_sent
+           OR t.organization_id IS NOT DISTINCT FROM :organization_id
+           OR (t.organization_id IS NULL AND t.access = 'owner'
+               AND EXISTS (SELECT 1 FROM membership WHERE receives_patients)))
       AND (:expected_version::int4 IS NULL OR version = :expected_version)
-    RETURNING id, owner_id, name, date_of_birth, gender, phone, email, address, notes, created_at, updated_at, version
+    RETURNING patients.id, patients.owner_id, patients.organization_id, patients.name, patients.date_of_birth,
+              patients.gender, patients.phone, patients.email, patients.address,
+              CASE WHEN t.reads_notes THEN patients.notes END AS notes, patients.created_at, patients.updated_at,
+              patients.version, t.reads_notes
 )
-SELECT EXISTS (SELECT 1 FROM target) AS found, updated.*
-FROM (SELECT) AS one LEFT JOIN updated ON true
+SELECT EXISTS (SELECT 1 FROM target) AS found, t.writes AS may_write, t.reads_notes AS may_read_notes,
+       t.access AS reached_as, t.organization_id AS current_organization,
+       (SELECT receives_patients FROM membership) AS receives_patients, updated.*
+FROM (SELECT) AS one LEFT JOIN target t ON true LEFT JOIN updated ON true
