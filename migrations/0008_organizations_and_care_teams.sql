@@ -12,7 +12,8 @@ CREATE TABLE organizations (
   name       text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 100),
   created_by uuid NOT NULL REFERENCES users (id) ON DELETE RESTRICT,
   created_at timestamptz NOT NULL DEFAULT now(),
-  updated_at timestamptz NOT NULL DEFAULT now()
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  version    integer NOT NULL DEFAULT 1 CHECK (version >= 1)
 );
 
 CREATE TABLE memberships (

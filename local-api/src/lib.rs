@@ -33,6 +33,7 @@ pub const FUNCTIONS: &[Function] = &[
     Function { name: "mappings", routes: mappings::ROUTES, router: mappings::router, statements: mappings::statements },
     Function { name: "admin", routes: admin::ROUTES, router: admin::router, statements: admin::statements },
     Function { name: "fhir", routes: fhir::ROUTES, router: fhir::router, statements: fhir::statements },
+    Function { name: "orgs", routes: orgs::ROUTES, router: orgs::router, statements: orgs::statements },
 ];
 
 pub fn router(state: AppState) -> Router {

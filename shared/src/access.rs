@@ -39,7 +39,7 @@ const ORG_ROLE: &str = "CASE m.role WHEN 'owner' THEN 'org_owner' ELSE m.role EN
 /// or not) and writes, but neither deletes nor assigns.
 const OWNER: &str = "'owner', 1, true, true, true, true";
 const CARE_TEAM: &str = "'care_team', 3, true, true, false, false";
-const ADMIN: &str = "'admin', 0, true, true, true, true";
+const ADMIN: &str = "'admin'::text, 0, true, true, true, true";
 
 /// What a role allows in its organization (over `m`).
 const MEMBERSHIP_COLUMNS: &str = "m.organization_id, m.role, m.role = 'owner' AS manages, \
@@ -102,15 +102,15 @@ impl Reach {
     /// The `reach` CTE, for a principal who reaches every patient (`all`) or not.
     pub fn cte(self, all: bool) -> String {
         let body = match (self, all) {
-            (Reach::Patient(name), true) => format!("SELECT :{name}::uuid AS patient_id, {ADMIN}"),
+            (Reach::Patient(name), true) => admin(&format!("SELECT :{name}::uuid, {ADMIN}")),
             (Reach::PatientOfMapping(name), true) => {
-                format!("SELECT (SELECT patient_id FROM mappings WHERE id = :{name}) AS patient_id, {ADMIN}")
+                admin(&format!("SELECT (SELECT patient_id FROM mappings WHERE id = :{name}), {ADMIN}"))
             }
-            (Reach::Patients { .. }, true) => format!(
-                "SELECT p.id AS patient_id, {ADMIN} FROM patients p \
+            (Reach::Patients { .. }, true) => admin(&format!(
+                "SELECT p.id, {ADMIN} FROM patients p \
                  WHERE (:reach_organization::uuid IS NULL OR p.organization_id = :reach_organization) \
                  AND (NOT :reach_personal OR p.organization_id IS NULL)"
-            ),
+            )),
             (Reach::Patient(name), false) => grouped(&one_patient(&format!(":{name}"))),
             (Reach::PatientOfMapping(name), false) => {
                 grouped(&one_patient(&format!("(SELECT patient_id FROM mappings WHERE id = :{name})")))
@@ -126,7 +126,9 @@ impl Reach {
     /// The names the piece binds itself (a list's), beyond `:actor` and the template's.
     pub fn binds(self) -> &'static [&'static str] {
         match self {
-            Reach::Patients { bounded: true } => &["reach_organization", "reach_personal", "reach_after", "reach_limit"],
+            Reach::Patients { bounded: true } => {
+                &["reach_organization", "reach_personal", "reach_after", "reach_limit"]
+            }
             Reach::Patients { bounded: false } => &["reach_organization", "reach_personal"],
             _ => &[],
         }
@@ -139,8 +141,15 @@ impl Membership {
             Membership::Of(name) => format!(" AND m.organization_id = :{name}"),
             Membership::All => String::new(),
         };
-        format!("membership AS (\n    SELECT {MEMBERSHIP_COLUMNS}\n    FROM memberships m WHERE m.user_id = :actor{which}\n)")
+        format!(
+            "membership AS (\n    SELECT {MEMBERSHIP_COLUMNS}\n    FROM memberships m WHERE m.user_id = :actor{which}\n)"
+        )
     }
+}
+
+/// An admin's one source, with the columns named.
+fn admin(source: &str) -> String {
+    format!("SELECT * FROM ({source}) AS source ({SOURCE})")
 }
 
 /// One row per patient from the sources' rows: the union of what they allow.

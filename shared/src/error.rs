@@ -228,6 +228,10 @@ pub struct ErrorReport {
 /// when the session is revoked, idle or expired, or its user disabled.
 const SESSION_ENDED: &str = "HC401";
 
+/// Raised by `memberships_keep_an_owner` (migrations/0008) when a change would leave an
+/// organization without an owner.
+const LAST_OWNER: &str = "HC409";
+
 /// A unique constraint a client can trip, and what the client is told.
 struct Unique {
     name: &'static str,
@@ -252,6 +256,12 @@ const UNIQUE_CONSTRAINTS: &[Unique] = &[
         problem: "is already used by another doctor",
     },
     Unique {
+        name: "doctors_user_key",
+        message: "You already hold another doctor of the directory.",
+        field: "id",
+        problem: "cannot be claimed: this account already holds a doctor",
+    },
+    Unique {
         name: "mappings_patient_doctor_key",
         message: "This doctor is already assigned to this patient.",
         field: "doctor_id",
@@ -271,6 +281,12 @@ impl From<tokio_postgres::Error> for ApiError {
         let code = db.code();
         if code.code() == SESSION_ENDED {
             return ApiError::Unauthorized("The session has ended; sign in again.".into());
+        }
+        if code.code() == LAST_OWNER {
+            return ApiError::Conflict {
+                message: "An organization keeps at least one owner; make another member owner first.".into(),
+                errors: Vec::new(),
+            };
         }
         if *code == SqlState::UNIQUE_VIOLATION {
             return ApiError::duplicate(db.constraint().unwrap_or(""));

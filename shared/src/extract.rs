@@ -21,6 +21,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     }
 }
 
+/// The two ids of a nested route (`/api/orgs/{id}/members/{user_id}`), both UUIDs
+/// (else 400 `invalid`, naming the segment at fault).
+pub struct Ids(pub Uuid, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ids {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid_field("id", "must be a UUID"))?;
+        let [(_, first), (name, second)] = params.as_slice() else {
+            return Err(ApiError::internal("Ids on a route without two path parameters"));
+        };
+        let first = first.parse().map_err(|_| ApiError::invalid_field("id", "must be a UUID"))?;
+        let second = second.parse().map_err(|_| ApiError::invalid_field(name, "must be a UUID"))?;
+        Ok(Ids(first, second))
+    }
+}
+
 /// `If-Match: <version>`, bare (`3`), quoted (`"3"`, as our ETags are) or weak
 /// (`W/"3"`, as FHIR sends them). Absent or `*` means "whatever the current version is".
 pub struct IfMatch(pub Option<i32>);

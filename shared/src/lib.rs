@@ -21,9 +21,9 @@
 //! - `mail` / `outbox`: sending one email (SES or files); the transactional outbox that
 //!   queues each with its token and retries what did not go out
 
+pub mod access;
 pub mod audit;
 pub mod auth;
-pub mod access;
 pub mod aws;
 pub mod body;
 pub mod config;

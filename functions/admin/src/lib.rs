@@ -9,7 +9,7 @@ mod audit;
 mod users;
 
 use axum::Router;
-use axum::routing::{get, put};
+use axum::routing::{delete, get, put};
 use shared::auth::{Admin, Caller, Role};
 use shared::db::Statement;
 use shared::{AppState, RequestMeta};
@@ -18,6 +18,7 @@ const PATIENTS: &str = "/api/admin/patients";
 const PATIENT: &str = "/api/admin/patients/{id}";
 const DOCTORS: &str = "/api/admin/doctors";
 const DOCTOR: &str = "/api/admin/doctors/{id}";
+const DOCTOR_CLAIM: &str = "/api/admin/doctors/{id}/claim";
 const MAPPINGS: &str = "/api/admin/mappings";
 const MAPPING: &str = "/api/admin/mappings/{id}";
 const USERS: &str = "/api/admin/users";
@@ -28,7 +29,7 @@ const AUDIT: &str = "/api/admin/audit";
 
 /// Every path this function serves; template.yaml must route each of them here.
 pub const ROUTES: &[&str] =
-    &[PATIENTS, PATIENT, DOCTORS, DOCTOR, MAPPINGS, MAPPING, USERS, USER, USER_ROLE, USER_STATUS, AUDIT];
+    &[PATIENTS, PATIENT, DOCTORS, DOCTOR, DOCTOR_CLAIM, MAPPINGS, MAPPING, USERS, USER, USER_ROLE, USER_STATUS, AUDIT];
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route(PATIENT, get(patients::read::<Admin>).put(patients::update::<Admin>).delete(patients::remove::<Admin>))
         .route(DOCTORS, get(doctors::list::<Admin>))
         .route(DOCTOR, get(doctors::read::<Admin>).put(doctors::update::<Admin>).delete(doctors::remove::<Admin>))
+        .route(DOCTOR_CLAIM, delete(doctors::claim::unclaim))
         .route(MAPPINGS, get(mappings::list::<Admin>))
         .route(MAPPING, get(mappings::read::<Admin>).delete(mappings::remove::<Admin>))
         .route(USERS, get(users::list))

@@ -3,11 +3,14 @@
 //! Doctors are not patient data, so reads are not audited; writes are.
 //!
 //! Handlers other than create are generic over `Principal`, so the admin function mounts
-//! these same handlers under `/api/admin/doctors`.
+//! these same handlers under `/api/admin/doctors`. A doctor can be held by an account
+//! (`claim`), which puts that user on the care team of the doctor's patients.
+
+pub mod claim;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use shared::audit::{Audit, Verdict};
 use shared::auth::{Caller, Principal, Role};
@@ -24,9 +27,10 @@ use uuid::Uuid;
 
 const COLLECTION: &str = "/api/doctors";
 const ITEM: &str = "/api/doctors/{id}";
+const CLAIM: &str = "/api/doctors/{id}/claim";
 
 /// Every path this function serves; template.yaml must route each of them here.
-pub const ROUTES: &[&str] = &[COLLECTION, ITEM];
+pub const ROUTES: &[&str] = &[COLLECTION, ITEM, CLAIM];
 
 static CREATE: Sql = sql!("sql/create.sql");
 static LIST: Sql = sql!("sql/list.sql");
@@ -41,6 +45,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(COLLECTION, get(list::<Caller>).post(create))
         .route(ITEM, get(read::<Caller>).put(update::<Caller>).delete(remove::<Caller>))
+        .route(CLAIM, post(claim::claim))
         .with_state(state)
 }
 
@@ -217,11 +222,13 @@ pub fn statements() -> Vec<Statement> {
         phone: None,
         license_number: None,
     };
-    vec![
+    let mut all = vec![
         create_statement(&caller, &meta, new),
         list_statement(&caller, &Page::default(), None, None),
         read_statement(&caller, id),
         update_statement(&caller, &meta, id, None, DoctorChanges::default()),
         delete_statement(&caller, &meta, id),
-    ]
+    ];
+    all.extend(claim::statements(&caller, &meta));
+    all
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::wire::Fhir;
 
 /// The day this statement last changed (FHIR requires a `date`).
-const PUBLISHED: &str = "2026-11-28";
+const PUBLISHED: &str = "2026-12-02";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,7 +34,7 @@ struct Rest {
     mode: &'static str,
     documentation: &'static str,
     security: Security,
-    resource: [ResourceCapability; 2],
+    resource: [ResourceCapability; 3],
 }
 
 #[derive(Serialize)]
@@ -79,6 +79,8 @@ pub const PATIENT_SEARCH: &[Param] = &[
     ("gender", "token", "male, female, other or unknown."),
 ];
 pub const PRACTITIONER_SEARCH: &[Param] = &[("name", "string", "Part of the name, any case.")];
+/// The caller's organizations are few: paging only.
+pub const ORGANIZATION_SEARCH: &[Param] = &[];
 
 fn resource(kind: &'static str, interactions: &[&'static str], params: &[Param]) -> ResourceCapability {
     ResourceCapability {
@@ -109,15 +111,18 @@ pub async fn metadata() -> Fhir<CapabilityStatement> {
         format: &["json", "application/fhir+json"],
         rest: [Rest {
             mode: "server",
-            documentation: "Patients and the practitioners (doctors) of the shared directory. Search results \
-                            are paged with _count (1-100, default 20); follow the Bundle's next link.",
+            documentation: "Patients, the practitioners (doctors) of the shared directory, and the caller's \
+                            organizations. Search results are paged with _count (1-100, default 20); follow the \
+                            Bundle's next link.",
             security: Security {
                 description: "Send Authorization: Bearer <access token> from POST /api/auth/login. A user \
-                              reaches their own patients; an admin reaches every patient.",
+                              reaches the patients they created personally, those of their organizations (by \
+                              role) and those of their care team; an admin reaches every patient.",
             },
             resource: [
                 resource("Patient", &["read", "search-type", "create", "update", "delete"], PATIENT_SEARCH),
                 resource("Practitioner", &["read", "search-type"], PRACTITIONER_SEARCH),
+                resource("Organization", &["read", "search-type"], ORGANIZATION_SEARCH),
             ],
         }],
     })

@@ -1,11 +1,13 @@
 //! The FHIR function: `/api/fhir`, a FHIR R4 (4.0.1) facade over the same tables as the
 //! REST routes, so EHRs and FHIR tooling can read and write our patients and read the
-//! doctors' directory. Same Bearer tokens, same ownership rules in every statement's
-//! WHERE, same audit events and session check, one statement per request. Answers are
+//! doctors' directory and the caller's organizations. Same Bearer tokens, same access
+//! pieces in every statement (`shared::access`), same audit events and session check,
+//! one statement per request. Answers are
 //! FHIR resources, not the envelope; every error, from any layer, is an
 //! OperationOutcome with the status the REST routes would give (`wire`).
 
 mod capability;
+mod organization;
 mod patient;
 mod patient_map;
 mod practitioner;
@@ -27,9 +29,11 @@ const PATIENTS: &str = "/api/fhir/Patient";
 const PATIENT: &str = "/api/fhir/Patient/{id}";
 const PRACTITIONERS: &str = "/api/fhir/Practitioner";
 const PRACTITIONER: &str = "/api/fhir/Practitioner/{id}";
+const ORGANIZATIONS: &str = "/api/fhir/Organization";
+const ORGANIZATION: &str = "/api/fhir/Organization/{id}";
 
 /// Every path this function serves; template.yaml must route each of them here.
-pub const ROUTES: &[&str] = &[METADATA, PATIENTS, PATIENT, PRACTITIONERS, PRACTITIONER];
+pub const ROUTES: &[&str] = &[METADATA, PATIENTS, PATIENT, PRACTITIONERS, PRACTITIONER, ORGANIZATIONS, ORGANIZATION];
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -38,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route(PATIENT, only(get(patient::read).put(patient::update).delete(patient::remove)))
         .route(PRACTITIONERS, only(get(practitioner::search)))
         .route(PRACTITIONER, only(get(practitioner::read)))
+        .route(ORGANIZATIONS, only(get(organization::search)))
+        .route(ORGANIZATION, only(get(organization::read)))
         // Unknown paths under the base (other resource types, `_history`, operations)
         // answer here, so they get an OperationOutcome too.
         .route(BASE, any(unsupported))
@@ -53,7 +59,7 @@ fn only(methods: MethodRouter<AppState>) -> MethodRouter<AppState> {
 }
 
 async fn unsupported() -> ApiError {
-    ApiError::NotFound("No such route: this server offers metadata, Patient and Practitioner.".into())
+    ApiError::NotFound("No such route: this server offers metadata, Patient, Practitioner and Organization.".into())
 }
 
 /// Every statement this function issues that is its own (create, delete and the

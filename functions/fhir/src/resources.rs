@@ -70,6 +70,17 @@ pub struct PatientResource {
     pub managing_organization: Option<Reference>,
 }
 
+/// One of the caller's organizations (read only).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationResource {
+    pub resource_type: &'static str,
+    pub id: Uuid,
+    pub meta: Meta,
+    pub active: bool,
+    pub name: String,
+}
+
 /// A doctor of the shared directory, as a Practitioner (read only).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -152,11 +152,8 @@ struct ListFilter {
 fn list_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page, filter: ListFilter) -> Statement {
     // Filters the reach cannot see leave its sources unbounded (see shared::access).
     let bounded = filter.name.is_none() && filter.owner.is_none();
-    let reach = access::Patients {
-        organization: filter.organization,
-        after: page.after,
-        limit: bounded.then(|| page.fetch()),
-    };
+    let reach =
+        access::Patients { organization: filter.organization, after: page.after, limit: bounded.then(|| page.fetch()) };
     Statement::new(&LIST)
         .acting_as(principal)
         .reaching_patients(reach)

@@ -5,6 +5,7 @@
 
 pub mod doctor;
 pub mod mapping;
+pub mod organization;
 pub mod patient;
 pub mod user;
 

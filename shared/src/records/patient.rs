@@ -13,8 +13,7 @@ use crate::db::Column;
 use crate::validate::{Form, Lines, Patch, date_of_birth, email, one_of, phone, text, uuid};
 
 pub const GENDERS: &[&str] = &["female", "male", "other", "unknown"];
-const WRITABLE: &[&str] =
-    &["name", "date_of_birth", "gender", "phone", "email", "address", "notes", "organization_id"];
+const WRITABLE: &[&str] = &["name", "date_of_birth", "gender", "phone", "email", "address", "notes", "organization_id"];
 const READ_ONLY: &[&str] = &["id", "age", "owner_id", "created_at", "updated_at", "version"];
 
 #[derive(Debug, Serialize)]

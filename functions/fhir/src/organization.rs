@@ -1,0 +1,55 @@
+//! Organization: the caller's organizations, read and searched through the organizations
+//! function's own statements (a member reads its organization; anyone else finds none).
+
+use axum::extract::State;
+use axum::http::Uri;
+use shared::auth::{Principal, RoleScoped};
+use shared::extract::Id;
+use shared::query::Query;
+use shared::records::FromRow;
+use shared::records::organization::Organization;
+use shared::{ApiError, AppState};
+
+use crate::resources::{Bundle, Meta, OrganizationResource};
+use crate::search::{self, Searchset};
+use crate::wire::{Fhir, Origin};
+
+fn to_resource(organization: Organization) -> OrganizationResource {
+    OrganizationResource {
+        resource_type: "Organization",
+        id: organization.id,
+        meta: Meta::new(organization.version, organization.updated_at),
+        active: true,
+        name: organization.name,
+    }
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    principal: RoleScoped,
+    Id(id): Id,
+) -> Result<Fhir<OrganizationResource>, ApiError> {
+    let row = orgs::read_statement(principal.caller(), id)
+        .query_opt(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No such Organization.".into()))?;
+    let organization = Organization::from_row(&row)?;
+    let version = organization.version;
+    Ok(Fhir::ok(to_resource(organization)).versioned(version))
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    principal: RoleScoped,
+    Origin(origin): Origin,
+    uri: Uri,
+    mut query: Query,
+) -> Result<Fhir<Bundle<OrganizationResource>>, ApiError> {
+    let page = search::page(&mut query);
+    query.finish()?;
+    let rows = orgs::list_statement(principal.caller(), &page).query(&state.db).await?;
+    let organizations =
+        rows.iter().map(|row| Organization::from_row(row).map(to_resource)).collect::<Result<Vec<_>, _>>()?;
+    let set = Searchset { origin: &origin, uri: &uri, resource_type: "Organization" };
+    Ok(Fhir::ok(set.bundle(&page, organizations, |o| o.id)))
+}
