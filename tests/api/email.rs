@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use api_tests::{PASSWORD, TestApp, fresh_database, session_of, settings};
 use serde_json::{Value, json};
 
-struct Mailbox {
+pub(crate) struct Mailbox {
     dir: PathBuf,
 }
 
@@ -18,7 +18,7 @@ impl Mailbox {
     }
 
     /// Every message written so far, oldest first.
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
         let mut files: Vec<PathBuf> =
             entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
@@ -27,7 +27,7 @@ impl Mailbox {
     }
 
     /// The token in the newest message's link to `page`.
-    fn token(&self, page: &str) -> String {
+    pub(crate) fn token(&self, page: &str) -> String {
         let messages = self.messages();
         let text = messages.last().expect("a message")["text"].as_str().unwrap().to_string();
         let marker = format!("http://localhost:5173/{page}?token=");
@@ -42,7 +42,7 @@ impl Drop for Mailbox {
     }
 }
 
-async fn app_with_mail() -> (TestApp, Mailbox) {
+pub(crate) async fn app_with_mail() -> (TestApp, Mailbox) {
     let mailbox = Mailbox::new();
     let url = fresh_database().await;
     let app = TestApp::with_settings(settings(&url, &[("MAIL_DIR", mailbox.dir.to_str().unwrap())]), url);

@@ -17,6 +17,7 @@ mod metrics;
 mod mfa;
 mod module_graph;
 mod openapi;
+mod orgs;
 mod outbox;
 mod patients;
 mod platform;
