@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod audit_partitions;
 mod auth;
+mod care_team;
 mod docs_links;
 mod doctors;
 mod email;

@@ -51,7 +51,7 @@ fn claim_statement(caller: &Caller, meta: &RequestMeta, id: Uuid) -> Statement {
             meta,
             Audit::new("doctor.claimed", "doctor")
                 .resource(id)
-                .outcome(Verdict::Refused { done: "claimed", target: "target" }),
+                .outcome(Verdict::Refused { done: "answer", target: "target" }),
         )
         .reads(Doctor::COLUMNS)
         .reads(&[("found", Type::BOOL), ("caller_verified", Type::BOOL), ("email_matches", Type::BOOL)])
