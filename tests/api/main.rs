@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area. Each test gets a fresh database
 //! (see `api_tests::spawn_app`).
 
+mod access;
 mod access_tokens;
 mod accounts;
 mod admin;

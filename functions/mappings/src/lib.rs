@@ -112,7 +112,7 @@ pub async fn list<P: Principal>(
     Ok(Reply::success("Mappings found.", PageOf::new(&page, mappings, |m| m.id)))
 }
 
-fn list_statement(
+pub fn list_statement(
     principal: &impl Principal,
     meta: &RequestMeta,
     page: &Page,

@@ -142,14 +142,16 @@ pub fn organization_filter(query: &mut Query) -> OrgFilter {
     }
 }
 
+/// What a list is filtered by.
 #[derive(Default)]
-struct ListFilter {
-    organization: OrgFilter,
-    name: Option<String>,
-    owner: Option<Uuid>,
+pub struct ListFilter {
+    pub organization: OrgFilter,
+    /// A name pattern (`Query::contains`).
+    pub name: Option<String>,
+    pub owner: Option<Uuid>,
 }
 
-fn list_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page, filter: ListFilter) -> Statement {
+pub fn list_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page, filter: ListFilter) -> Statement {
     // Filters the reach cannot see leave its sources unbounded (see shared::access).
     let bounded = filter.name.is_none() && filter.owner.is_none();
     let reach =
@@ -177,7 +179,7 @@ pub async fn read<P: Principal>(
     Ok(Reply::success("Patient found.", patient).with_version(version))
 }
 
-fn read_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
+pub fn read_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> Statement {
     Statement::new(&READ)
         .acting_as(principal)
         .reaching(Reach::Patient("id"))

@@ -352,6 +352,15 @@ impl Statement {
         })
     }
 
+    /// The plan Postgres would run it with: `EXPLAIN (FORMAT JSON)` of the composed text
+    /// and these values, on a connection of its own (the plan test; nothing executes).
+    pub async fn explain_client(&self, client: &tokio_postgres::Client) -> Result<Vec<Row>, String> {
+        let rendered = self.rendered().map_err(|e| format!("statement {}: {e}", self.sql.file))?;
+        let params = self.params(&rendered).map_err(|e| format!("statement {}: {e}", self.sql.file))?;
+        let explain = format!("EXPLAIN (FORMAT JSON) {}", rendered.sql);
+        client.query_typed(&explain, &params).await.map_err(|e| e.to_string())
+    }
+
     /// Rows, if any, are not needed.
     pub async fn execute(&self, db: &Db) -> Result<(), ApiError> {
         self.query(db).await.map(drop)
