@@ -28,4 +28,5 @@ mod schema;
 mod sessions;
 mod statements;
 mod template;
+mod tenancy;
 mod transport;

@@ -30,7 +30,9 @@ async fn the_document_lists_exactly_the_served_paths_and_methods() {
 
     let mut served = BTreeSet::new();
     for path in local_api::FUNCTIONS.iter().flat_map(|function| function.routes.iter()) {
-        let concrete = path.replace("{id}", "0190a1b2-0000-7000-8000-000000000000");
+        let concrete = ["{id}", "{user_id}", "{invitation_id}"]
+            .iter()
+            .fold(path.to_string(), |p, param| p.replace(param, "0190a1b2-0000-7000-8000-000000000000"));
         for method in METHODS {
             let request =
                 Request::builder().method(method.clone()).uri(&concrete).header("host", "api.test").body(Body::empty());
