@@ -24,7 +24,7 @@ use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, Settings, sql};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::{CALLER_MANAGES, refused, refused_in};
+use crate::{CALLER_MANAGES, present, refused, refused_in};
 
 static INVITE: Sql = sql!("sql/invite.sql");
 static LIST: Sql = sql!("sql/invitations.sql");
@@ -103,12 +103,7 @@ pub async fn list(
     if column::<Option<bool>>(first, "caller_manages")? != Some(true) {
         return Err(refused(column(first, "caller_role")?, "see its invitations"));
     }
-    let mut open = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if column::<Option<Uuid>>(row, "id")?.is_some() {
-            open.push(Invitation::from_row(row)?);
-        }
-    }
+    let open: Vec<Invitation> = present(&rows, "id")?;
     Ok(Reply::success("Open invitations.", PageOf::new(&page, open, |i| i.id)))
 }
 

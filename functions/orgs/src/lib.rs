@@ -150,6 +150,19 @@ fn update_statement(caller: &Caller, meta: &RequestMeta, id: Uuid, name: String)
         .reads(CALLER_ROLE)
 }
 
+/// The records of a page whose statement always answers one row (NULLs past the last
+/// record, so the caller's role comes back with an empty page too): the rows whose
+/// `key` is set.
+fn present<T: FromRow>(rows: &[tokio_postgres::Row], key: &str) -> Result<Vec<T>, ApiError> {
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        if column::<Option<Uuid>>(row, key)?.is_some() {
+            records.push(T::from_row(row)?);
+        }
+    }
+    Ok(records)
+}
+
 /// What a refused statement answers: the caller's role, if a member.
 const CALLER_ROLE: &[shared::db::Column] = &[("caller_role", Type::TEXT)];
 /// And whether that role manages the organization.

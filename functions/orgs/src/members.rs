@@ -16,7 +16,7 @@ use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::{CALLER_MANAGES, not_found, refused_in};
+use crate::{CALLER_MANAGES, not_found, present, refused_in};
 
 static LIST: Sql = sql!("sql/members.sql");
 static ROLE: Sql = sql!("sql/member_role.sql");
@@ -38,12 +38,7 @@ pub async fn list(
     if !rows.first().map(|row| column::<bool>(row, "member")).transpose()?.unwrap_or(false) {
         return Err(not_found());
     }
-    let mut members = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if column::<Option<Uuid>>(row, "user_id")?.is_some() {
-            members.push(Member::from_row(row)?);
-        }
-    }
+    let members: Vec<Member> = present(&rows, "user_id")?;
     Ok(Reply::success("Members found.", PageOf::new(&page, members, |m| m.user_id)))
 }
 
