@@ -99,12 +99,17 @@ def warm_api(work):
             _, p = request(base, "POST", "/api/patients", {"name": f"Patient {i}", "date_of_birth": "1980-01-01"}, token)
         patient = p["data"]["id"]
         owner = p["data"]["owner_id"]
+        clinician = large_clinic(base)
 
         scenarios = {
             "GET /api/patients/{id}": (f"{base}/api/patients/{patient}", lua(f"{work}/get.lua", "GET", token)),
             "GET /api/patients (20)": (f"{base}/api/patients", lua(f"{work}/list.lua", "GET", token)),
             "POST /api/patients": (f"{base}/api/patients", lua(f"{work}/create.lua", "POST", token, {"name": "Load", "date_of_birth": "1990-05-05"})),
             "POST /api/auth/login": (f"{base}/api/auth/login", lua(f"{work}/login.lua", "POST", None, creds)),
+            # A clinician's list in an organization of 10,000 patients, with 100 organizations
+            # and 100,000 patients in the table: the access piece walks the organization's
+            # index under the keyset (docs/DEVELOPMENT.md, "Access: one composed piece").
+            "GET /api/patients (clinician, org of 10,000)": (f"{base}/api/patients", lua(f"{work}/clinic.lua", "GET", clinician)),
             # The same patient as FHIR: the read plus its doctors, typed serialisation.
             "GET /api/fhir/Patient/{id}": (f"{base}/api/fhir/Patient/{patient}", lua(f"{work}/fhir-get.lua", "GET", token)),
         }
@@ -150,6 +155,28 @@ def warm_api(work):
     finally:
         api.terminate()
         api.wait()
+
+
+def large_clinic(base):
+    """A clinician (their token) in the largest of 100 organizations: 10,000 of its
+    100,000 patients, each organization with its own owner who created its patients."""
+    _, reg = request(base, "POST", "/api/auth/register",
+                     {"name": "Clinician", "email": "clinician@example.com", "password": "benchmark-password"})
+    psql("bench", """
+        INSERT INTO users (name, email, password_hash)
+          SELECT 'Owner', 'owner' || n || '@example.com', 'x' FROM generate_series(1, 100) n;
+        CREATE TABLE bench_orgs AS SELECT u.id AS owner, row_number() OVER (ORDER BY u.id) AS n, uuid_v7() AS id
+          FROM users u WHERE u.email LIKE 'owner%@example.com';
+        INSERT INTO organizations (id, name, created_by) SELECT id, 'Org ' || n, owner FROM bench_orgs;
+        INSERT INTO memberships (user_id, organization_id, role) SELECT owner, id, 'owner' FROM bench_orgs;
+        INSERT INTO memberships (user_id, organization_id, role)
+          SELECT (SELECT id FROM users WHERE email = 'clinician@example.com'), id, 'clinician' FROM bench_orgs WHERE n = 1;
+        INSERT INTO patients (owner_id, organization_id, name, date_of_birth)
+          SELECT o.owner, o.id, 'Patient ' || i, DATE '1980-01-01' FROM generate_series(1, 100000) i
+          JOIN bench_orgs o ON o.n = CASE WHEN i <= 10000 THEN 1 ELSE 2 + (i % 99) END;
+        DROP TABLE bench_orgs;
+        ANALYZE;""")
+    return reg["data"]["access_token"]
 
 
 def session_of(token):

@@ -183,7 +183,7 @@ impl Statement {
 
     /// Composes `reach` for one patient (`Reach::Patient`, `Reach::PatientOfMapping`).
     pub fn reaching(self, reach: Reach) -> Self {
-        if matches!(reach, Reach::Patients { .. }) {
+        if reach == Reach::Patients {
             let mut this = self;
             this.fault.get_or_insert_with(|| "a list's reach goes through reaching_patients".into());
             return this;
@@ -195,14 +195,11 @@ impl Statement {
     /// organization, bounded by the page when `list.limit` is set.
     pub fn reaching_patients(self, list: access::Patients) -> Self {
         let (organization, personal) = list.organization.params();
-        let this = self
-            .piece(Piece::Reach(Reach::Patients { bounded: list.limit.is_some() }))
+        self.piece(Piece::Reach(Reach::Patients))
             .push("reach_organization", organization, true)
-            .push("reach_personal", personal, true);
-        match list.limit {
-            Some(limit) => this.push("reach_after", list.after, true).push("reach_limit", limit, true),
-            None => this,
-        }
+            .push("reach_personal", personal, true)
+            .push("reach_after", list.after, true)
+            .push("reach_limit", list.limit, true)
     }
 
     /// Composes `membership`: the caller's role in one organization, or in all of theirs.
