@@ -1,6 +1,6 @@
 """The FHIR API as outside tools meet it: fhirpy (a FHIR client nobody here wrote)
 creates, reads, searches with paging, updates and deletes Patients and reads
-Practitioners, and every FHIR resource the server sends back - including Bundles,
+Practitioners, Organizations, and every FHIR resource the server sends back - including Bundles,
 the CapabilityStatement and OperationOutcomes - is parsed with the R4B models of
 fhir.resources, plus the FHIR JSON rules those models let through (no nulls, empty
 strings, arrays or objects; codes from their value sets; nothing coerced).
@@ -20,13 +20,15 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.practitioner import Practitioner
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome as OutcomeError
 from fhirpy.base.exceptions import ResourceNotFound
 
-MODELS = {m.get_resource_type(): m for m in (Bundle, CapabilityStatement, OperationOutcome, Patient, Practitioner)}
+MODELS = {m.get_resource_type(): m for m in (Bundle, CapabilityStatement, OperationOutcome, Organization, Patient,
+                                             Practitioner)}
 # Required bindings the generated models carry only as metadata, or not at all.
 ISSUE_TYPES = {
     "invalid", "structure", "required", "value", "invariant", "security", "login", "unknown", "expired",
@@ -223,6 +225,27 @@ def main(api):
     practitioner = client.reference("Practitioner", doctor["id"]).to_resource()
     check(practitioner["identifier"][0]["value"] == f"L-{run}", f"Practitioner: {practitioner.serialize()}")
     check(practitioner["qualification"][0]["code"]["text"] == "Cardiology", "Practitioner qualification")
+
+    # An organization's patient: managingOrganization, and the Organization itself.
+    org = rest(api, token, "POST", "/api/orgs", {"name": f"Clinic {run}"})
+    shared = client.resource("Patient", name=[{"text": f"Clinic Patient{run}"}], birthDate="1985-05-05",
+                             managingOrganization={"reference": f"Organization/{org['id']}"})
+    shared.save()
+    check(shared.serialize()["managingOrganization"] == {"reference": f"Organization/{org['id']}"},
+          f"managingOrganization: {shared.serialize()}")
+    shared["name"] = [{"text": f"Clinic Patient{run} Renamed"}]
+    shared.save()
+    check(shared["meta"]["versionId"] == "2", "an organization's patient updates with its reference sent back")
+    organization = client.reference("Organization", org["id"]).to_resource()
+    check(organization["name"] == f"Clinic {run}" and organization["active"] is True, f"Organization: {organization}")
+    mine = client.resources("Organization").fetch_all()
+    check([o.id for o in mine] == [org["id"]], "Organization search: the caller's")
+    check(other.resources("Organization").fetch_all() == [], "another user's organizations")
+    try:
+        other.reference("Organization", org["id"]).to_resource()
+        fail("a non-member read an organization")
+    except ResourceNotFound:
+        pass
 
     print(f"fhirpy: every interaction as expected; fhir.resources (R4B) accepted all "
           f"{validated['responses']} resources the server sent")

@@ -5,7 +5,8 @@
 //! doctor the caller holds) - so a removed membership or mapping bites on the very next
 //! request, in the same round trip. Templates read the CTEs; they never spell a rule.
 //!
-//! `reach` has one row per patient the principal reaches (none: 404), with how far:
+//! `reach` has one row per patient the principal reaches (none: 404) - for a list, with
+//! the patient's own columns (`id`, `name`, ...; else `patient_id`) - and how far:
 //! `access` (how they reached it: `owner`, `org_owner`, `clinician`, `front_desk`,
 //! `care_team`, `admin`), `reads_notes`, `writes`, `deletes`, `assigns` (add or remove
 //! doctors). A patient reached several ways gets the union of what each allows, and
@@ -28,6 +29,11 @@ use uuid::Uuid;
 
 /// An admin reaches every patient, and may do everything there (through /api/admin).
 const ADMIN: &str = "'admin'::text AS access, true AS reads_notes, true AS writes, true AS deletes, true AS assigns";
+
+/// A list's `reach` carries each patient's own columns (`patients_reached` answers them,
+/// so a list plans one function scan, not a join back to `patients`).
+const PATIENT_COLUMNS: &str = "p.id, p.owner_id, p.organization_id, p.name, p.date_of_birth, p.gender, p.phone, \
+    p.email, p.address, p.notes, p.created_at, p.updated_at, p.version";
 
 /// What a role allows in its organization (over `m`).
 const MEMBERSHIP_COLUMNS: &str = "m.organization_id, m.role, org_role_manages(m.role) AS manages, \
@@ -97,7 +103,7 @@ impl Reach {
             // One plain SELECT, which the planner folds into the template's own join on
             // `patients`: the template's keyset and LIMIT drive the index walk.
             (Reach::Patients, true) => format!(
-                "SELECT p.id AS patient_id, {ADMIN} FROM patients p \
+                "SELECT {PATIENT_COLUMNS}, {ADMIN} FROM patients p \
                  WHERE (:reach_organization::uuid IS NULL OR p.organization_id = :reach_organization) \
                  AND (NOT :reach_personal OR p.organization_id IS NULL)"
             ),

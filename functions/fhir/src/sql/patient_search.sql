@@ -1,14 +1,14 @@
 -- One page of the patients the principal reaches that match every given parameter,
 -- newest first, each with its doctors (most recently assigned first). No notes.
 WITH page AS (
-    SELECT p.id, p.owner_id, p.organization_id, p.name, p.date_of_birth, p.gender, p.phone, p.email, p.address,
-           NULL::text AS notes, p.created_at, p.updated_at, p.version, false AS reads_notes
-    FROM reach JOIN patients p ON p.id = reach.patient_id
-    WHERE (:after::uuid IS NULL OR p.id < :after)
-      AND (:name::text IS NULL OR p.name ILIKE :name)
-      AND (:birthdate::date IS NULL OR p.date_of_birth = :birthdate)
-      AND (:gender::text IS NULL OR p.gender = :gender)
-    ORDER BY p.id DESC
+    SELECT r.id, r.owner_id, r.organization_id, r.name, r.date_of_birth, r.gender, r.phone, r.email, r.address,
+           NULL::text AS notes, r.created_at, r.updated_at, r.version, false AS reads_notes
+    FROM reach r
+    WHERE (:after::uuid IS NULL OR r.id < :after)
+      AND (:name::text IS NULL OR r.name ILIKE :name)
+      AND (:birthdate::date IS NULL OR r.date_of_birth = :birthdate)
+      AND (:gender::text IS NULL OR r.gender = :gender)
+    ORDER BY r.id DESC
     LIMIT :fetch
 )
 SELECT page.*,

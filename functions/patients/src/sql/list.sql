@@ -1,14 +1,14 @@
--- One page of the patients the principal reaches, newest first. `owner_filter` is set
--- only for principals who see every owner's patients.
+-- One page of the patients the principal reaches, newest first (`reach` carries their
+-- columns); notes only where they may be read. `owner_filter` is set only for
+-- principals who see every owner's patients.
 WITH page AS (
-    SELECT p.id, p.owner_id, p.organization_id, p.name, p.date_of_birth, p.gender, p.phone, p.email, p.address,
-           CASE WHEN reach.reads_notes THEN p.notes END AS notes, p.created_at, p.updated_at, p.version,
-           reach.reads_notes
-    FROM reach JOIN patients p ON p.id = reach.patient_id
-    WHERE (:owner_filter::uuid IS NULL OR p.owner_id = :owner_filter)
-      AND (:after::uuid IS NULL OR p.id < :after)
-      AND (:name::text IS NULL OR p.name ILIKE :name)
-    ORDER BY p.id DESC
+    SELECT r.id, r.owner_id, r.organization_id, r.name, r.date_of_birth, r.gender, r.phone, r.email, r.address,
+           CASE WHEN r.reads_notes THEN r.notes END AS notes, r.created_at, r.updated_at, r.version, r.reads_notes
+    FROM reach r
+    WHERE (:owner_filter::uuid IS NULL OR r.owner_id = :owner_filter)
+      AND (:after::uuid IS NULL OR r.id < :after)
+      AND (:name::text IS NULL OR r.name ILIKE :name)
+    ORDER BY r.id DESC
     LIMIT :fetch
 )
 SELECT * FROM page ORDER BY id DESC
