@@ -120,32 +120,36 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN CASE role WHEN 'owner' THEN 'org_own
 CREATE FUNCTION org_role_rank(role text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN CASE role WHEN 'owner' THEN 2 WHEN 'clinician' THEN 4 ELSE 5 END;
 
--- One patient: a row when `actor` reaches it, with how far; none otherwise. The
+-- One patient: its row, with how far, when `actor` reaches it; none otherwise. The
 -- personal owner may do everything; the care team (a held doctor assigned to the
 -- patient) reads, notes too, restricted or not, and writes, but neither deletes nor
 -- assigns; an organization's members as their role allows. Reached several ways: the
--- union of what each allows, and the strongest way as `access`.
+-- union of what each allows, and the strongest way as `access`. It answers the row
+-- itself, so a statement that only reads the patient plans a function call and nothing
+-- more.
 CREATE FUNCTION patient_reach(actor uuid, patient uuid)
-RETURNS TABLE (patient_id uuid, access text, reads_notes boolean, writes boolean, deletes boolean, assigns boolean)
+RETURNS TABLE (id uuid, owner_id uuid, organization_id uuid, name text, date_of_birth date, gender text,
+               phone text, email text, address text, notes text, created_at timestamptz, updated_at timestamptz,
+               version integer, access text, reads_notes boolean, writes boolean, deletes boolean, assigns boolean)
 LANGUAGE plpgsql STABLE ROWS 1 AS $$
 DECLARE
   own boolean;
-  org uuid;
   chart_restricted boolean;
   org_role text;
   care_team boolean;
 BEGIN
-  SELECT p.organization_id IS NULL AND p.owner_id = actor, p.organization_id, p.restricted
-    INTO own, org, chart_restricted
+  SELECT p.id, p.owner_id, p.organization_id, p.name, p.date_of_birth, p.gender, p.phone, p.email, p.address,
+         p.notes, p.created_at, p.updated_at, p.version, p.organization_id IS NULL AND p.owner_id = actor,
+         p.restricted
+    INTO id, owner_id, organization_id, name, date_of_birth, gender, phone, email, address, notes, created_at,
+         updated_at, version, own, chart_restricted
     FROM patients p WHERE p.id = patient;
   IF NOT FOUND THEN
     RETURN;
   END IF;
   -- The personal owner, and an organization's owner, may already do everything: the
-  -- care team would add nothing, so it is not looked up.
-  -- (The answer goes out through the OUT columns and RETURN NEXT: a RETURN QUERY would
-  -- be one more query per request.)
-  patient_id := patient;
+  -- care team would add nothing, so it is not looked up. (The answer goes out through
+  -- the OUT columns and RETURN NEXT: a RETURN QUERY would be one more query.)
   writes := true;
   IF own THEN
     access := 'owner';
@@ -155,9 +159,10 @@ BEGIN
     RETURN NEXT;
     RETURN;
   END IF;
-  IF org IS NOT NULL THEN
+  IF organization_id IS NOT NULL THEN
     SELECT m.role INTO org_role FROM memberships m
-     WHERE m.user_id = actor AND m.organization_id = org AND org_role_reaches_patients(m.role);
+     WHERE m.user_id = actor AND m.organization_id = patient_reach.organization_id
+       AND org_role_reaches_patients(m.role);
     IF org_role_deletes_patients(org_role) THEN
       access := org_role_access(org_role);
       reads_notes := true;

@@ -5,8 +5,8 @@
 //! doctor the caller holds) - so a removed membership or mapping bites on the very next
 //! request, in the same round trip. Templates read the CTEs; they never spell a rule.
 //!
-//! `reach` has one row per patient the principal reaches (none: 404) - for a list, with
-//! the patient's own columns (`id`, `name`, ...; else `patient_id`) - and how far:
+//! `reach` has one row per patient the principal reaches (none: 404) - the patient's own
+//! columns (`id`, `name`, ..., `notes` unstripped) - and how far:
 //! `access` (how they reached it: `owner`, `org_owner`, `clinician`, `front_desk`,
 //! `care_team`, `admin`), `reads_notes`, `writes`, `deletes`, `assigns` (add or remove
 //! doctors). A patient reached several ways gets the union of what each allows, and
@@ -30,8 +30,8 @@ use uuid::Uuid;
 /// An admin reaches every patient, and may do everything there (through /api/admin).
 const ADMIN: &str = "'admin'::text AS access, true AS reads_notes, true AS writes, true AS deletes, true AS assigns";
 
-/// A list's `reach` carries each patient's own columns (`patients_reached` answers them,
-/// so a list plans one function scan, not a join back to `patients`).
+/// `reach` carries each patient's own columns (the functions answer them, so a
+/// statement that reads patients plans a function scan, not a join back to `patients`).
 const PATIENT_COLUMNS: &str = "p.id, p.owner_id, p.organization_id, p.name, p.date_of_birth, p.gender, p.phone, \
     p.email, p.address, p.notes, p.created_at, p.updated_at, p.version";
 
@@ -96,10 +96,13 @@ impl Reach {
     /// The `reach` CTE, for a principal who reaches every patient (`all`) or not.
     pub fn cte(self, all: bool) -> String {
         let body = match (self, all) {
-            (Reach::Patient(name), true) => format!("SELECT :{name}::uuid AS patient_id, {ADMIN}"),
-            (Reach::PatientOfMapping(name), true) => {
-                format!("SELECT (SELECT patient_id FROM mappings WHERE id = :{name}) AS patient_id, {ADMIN}")
+            (Reach::Patient(name), true) => {
+                format!("SELECT {PATIENT_COLUMNS}, {ADMIN} FROM patients p WHERE p.id = :{name}")
             }
+            (Reach::PatientOfMapping(name), true) => format!(
+                "SELECT {PATIENT_COLUMNS}, {ADMIN} FROM patients p \
+                 WHERE p.id = (SELECT patient_id FROM mappings WHERE id = :{name})"
+            ),
             // One plain SELECT, which the planner folds into the template's own join on
             // `patients`: the template's keyset and LIMIT drive the index walk.
             (Reach::Patients, true) => format!(

@@ -7,8 +7,9 @@
 //!
 //! Authority is a type, never a nullable id: `scope()` is `Own(user)` or `All`, and only
 //! `Admin` - which exists only for a verified admin token - says `All`. Statements get
-//! it through `Statement::acting_as`, as `:actor`, `:sees_all` and `:edits_all`, and
-//! write ownership as `(:sees_all OR owner_id = :actor)`.
+//! it through `Statement::acting_as` (`:actor`, `:edits_all`), and who reaches which
+//! patient from the access pieces it picks by scope (`shared::access`): the user's own
+//! reach for `Own`, every patient for `All`.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -17,7 +18,8 @@ use uuid::Uuid;
 use super::{Caller, Role};
 use crate::{ApiError, AppState};
 
-/// Whose owned records (patients, their mappings) a principal reaches.
+/// Whose patients (and their mappings) a principal reaches: its own reach - personal,
+/// organizations, care team - or every patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Own(Uuid),

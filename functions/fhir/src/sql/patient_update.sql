@@ -6,10 +6,9 @@
 -- /api/patients, never as a side effect. `found`, `may_write`, `doctors_match` and
 -- `organization_matches` tell a 404, a 403 and a 400 from a stale version (412).
 WITH target AS (
-    SELECT p.id, p.organization_id, reach.writes,
-           ARRAY(SELECT doctor_id FROM mappings WHERE patient_id = p.id ORDER BY id DESC) AS practitioners
-    FROM patients p JOIN reach ON reach.patient_id = p.id
-    WHERE p.id = :id
+    SELECT r.id, r.organization_id, r.writes,
+           ARRAY(SELECT doctor_id FROM mappings WHERE patient_id = r.id ORDER BY id DESC) AS practitioners
+    FROM reach r
 ), checked AS (
     SELECT id, writes, practitioners,
            (:practitioners::uuid[] IS NULL

@@ -2,7 +2,7 @@
 -- ON CONFLICT makes a duplicate (also a racing one) "no row" instead of an error; a
 -- patient or doctor deleted meanwhile fails the foreign key, which is a 404.
 WITH patient AS (
-    SELECT p.id, reach.assigns FROM patients p JOIN reach ON reach.patient_id = p.id WHERE p.id = :patient_id
+    SELECT r.id, r.assigns FROM reach r
 ), doctor AS (
     SELECT id FROM doctors WHERE id = :doctor_id
 ), pair AS (

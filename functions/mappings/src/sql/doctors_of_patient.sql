@@ -2,7 +2,7 @@
 -- with NULL doctor columns when it has none; no row at all when the principal does not
 -- reach the patient.
 WITH patient AS (
-    SELECT p.id AS patient_id FROM patients p JOIN reach ON reach.patient_id = p.id WHERE p.id = :patient_id
+    SELECT r.id AS patient_id FROM reach r
 ), assigned AS (
     SELECT d.id, d.name, d.specialization, d.email, d.phone, d.license_number, d.user_id, d.created_by, d.created_at,
            d.updated_at, d.version, m.id AS mapping_id, m.assigned_at

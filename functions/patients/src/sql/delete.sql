@@ -1,7 +1,7 @@
 -- Deletes a patient the principal reaches and may delete; `found` tells 403 from 404.
 -- The patient's mappings go with it (ON DELETE CASCADE); its audit events stay.
 WITH target AS (
-    SELECT p.id, reach.deletes FROM patients p JOIN reach ON reach.patient_id = p.id WHERE p.id = :id
+    SELECT r.id, r.deletes FROM reach r
 ), deleted AS (
     DELETE FROM patients WHERE id = (SELECT id FROM target WHERE deletes) RETURNING id
 )

@@ -1,9 +1,8 @@
--- One patient, if the principal reaches it; its notes only if they may read them.
+-- One patient, if the principal reaches it (`reach` carries its row); its notes only if
+-- they may read them.
 WITH found AS (
-    SELECT p.id, p.owner_id, p.organization_id, p.name, p.date_of_birth, p.gender, p.phone, p.email, p.address,
-           CASE WHEN reach.reads_notes THEN p.notes END AS notes, p.created_at, p.updated_at, p.version,
-           reach.reads_notes
-    FROM patients p JOIN reach ON reach.patient_id = p.id
-    WHERE p.id = :id
+    SELECT r.id, r.owner_id, r.organization_id, r.name, r.date_of_birth, r.gender, r.phone, r.email, r.address,
+           CASE WHEN r.reads_notes THEN r.notes END AS notes, r.created_at, r.updated_at, r.version, r.reads_notes
+    FROM reach r
 )
 SELECT * FROM found

@@ -9,9 +9,7 @@
 -- personal owner, into one whose `membership` receives patients. Naming the patient's
 -- own organization (or none for a personal one) changes nothing.
 WITH target AS (
-    SELECT p.id, p.organization_id, reach.access, reach.writes, reach.reads_notes
-    FROM patients p JOIN reach ON reach.patient_id = p.id
-    WHERE p.id = :id
+    SELECT r.id, r.organization_id, r.access, r.writes, r.reads_notes FROM reach r
 ), updated AS (
     UPDATE patients SET
         name = COALESCE(:name, name),
