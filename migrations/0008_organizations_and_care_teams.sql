@@ -186,15 +186,17 @@ END
 $$;
 
 -- Every patient `actor` reaches - the patient's columns, and how far (as patient_reach)
--- - newest first below `after` (NULL: from the newest), at most `page` from each source
--- (NULL: all, for a caller that filters on what the sources cannot see). Each source
+-- - whose name is like `name_like` (NULL: any), newest first below `after` (NULL: from
+-- the newest), at most `page` from each source (NULL: all, for a caller that filters
+-- on what the sources cannot see). Each source
 -- walks its own index under the keyset and stops at the page: the caller's personal
 -- patients by patients_personal_idx, each organization's by patients_organization_idx
 -- (once per membership), a held doctor's by mappings_doctor_idx; the union is grouped.
 -- No subquery or function runs per patient. It answers the rows themselves so the
 -- statement plans a function scan and nothing more (joined back to `patients` there,
 -- the list ran at 60-80% of its throughput before organizations).
-CREATE FUNCTION patients_reached(actor uuid, organization uuid, personal_only boolean, after uuid, page bigint)
+CREATE FUNCTION patients_reached(actor uuid, organization uuid, personal_only boolean, name_like text, after uuid,
+                                 page bigint)
 RETURNS TABLE (id uuid, owner_id uuid, organization_id uuid, name text, date_of_birth date, gender text,
                phone text, email text, address text, notes text, created_at timestamptz, updated_at timestamptz,
                version integer, access text, reads_notes boolean, writes boolean, deletes boolean, assigns boolean)
@@ -211,6 +213,7 @@ BEGIN
            p.notes, p.created_at, p.updated_at, p.version, 'owner'::text, true, true, true, true
       FROM patients p
      WHERE p.owner_id = actor AND p.organization_id IS NULL AND organization IS NULL AND p.id < below
+       AND (name_like IS NULL OR p.name ILIKE name_like)
      ORDER BY p.id DESC LIMIT page;
     RETURN;
   END IF;
@@ -224,6 +227,7 @@ BEGIN
       (SELECT o.id, 'owner'::text, 1, true, true, true, true
          FROM patients o
         WHERE o.owner_id = actor AND o.organization_id IS NULL AND organization IS NULL AND o.id < below
+          AND (name_like IS NULL OR o.name ILIKE name_like)
         ORDER BY o.id DESC LIMIT page)
       UNION ALL
       (SELECT o.id, org_role_access(m.role), org_role_rank(m.role), org_role_reads_notes(m.role, o.restricted),
@@ -232,6 +236,7 @@ BEGIN
          CROSS JOIN LATERAL (
            SELECT q.id, q.restricted FROM patients q
             WHERE q.organization_id = m.organization_id AND q.id < below
+              AND (name_like IS NULL OR q.name ILIKE name_like)
             ORDER BY q.id DESC LIMIT page) o
         WHERE m.user_id = actor AND org_role_reaches_patients(m.role) AND NOT personal_only
           AND (organization IS NULL OR m.organization_id = organization))
@@ -243,6 +248,7 @@ BEGIN
             WHERE mp.doctor_id = d.id AND mp.patient_id < below
               AND (organization IS NULL OR q.organization_id = organization)
               AND (NOT personal_only OR q.organization_id IS NULL)
+              AND (name_like IS NULL OR q.name ILIKE name_like)
             ORDER BY mp.patient_id DESC LIMIT page) t
         WHERE d.user_id = actor)
     ) AS s (id, how, strength, notes, w, d, a)

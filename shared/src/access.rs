@@ -51,10 +51,13 @@ pub enum Reach {
     Patients,
 }
 
-/// A list's reach: which organization, and where the page starts and how long it is.
-#[derive(Debug, Clone, Copy, Default)]
+/// A list's reach: which organization, which names, and where the page starts and how
+/// long it is.
+#[derive(Debug, Clone, Default)]
 pub struct Patients {
     pub organization: OrgFilter,
+    /// An ILIKE pattern on the name (`Query::contains`), applied inside each source.
+    pub name: Option<String>,
     /// The keyset: patients with a smaller id only.
     pub after: Option<Uuid>,
     /// The page size each source may stop at; `None` when the template filters on
@@ -108,14 +111,15 @@ impl Reach {
             (Reach::Patients, true) => format!(
                 "SELECT {PATIENT_COLUMNS}, {ADMIN} FROM patients p \
                  WHERE (:reach_organization::uuid IS NULL OR p.organization_id = :reach_organization) \
-                 AND (NOT :reach_personal OR p.organization_id IS NULL)"
+                 AND (NOT :reach_personal OR p.organization_id IS NULL) \
+                 AND (:reach_name::text IS NULL OR p.name ILIKE :reach_name)"
             ),
             (Reach::Patient(name), false) => format!("SELECT * FROM patient_reach(:actor, :{name})"),
             (Reach::PatientOfMapping(name), false) => {
                 format!("SELECT * FROM patient_reach(:actor, (SELECT patient_id FROM mappings WHERE id = :{name}))")
             }
             (Reach::Patients, false) => "SELECT * FROM patients_reached(:actor, :reach_organization, \
-                 :reach_personal, :reach_after, :reach_limit)"
+                 :reach_personal, :reach_name, :reach_after, :reach_limit)"
                 .to_string(),
         };
         format!("reach AS (\n    {body}\n)")

@@ -264,24 +264,29 @@ async fn a_clinician_s_lists_in_a_large_organization_are_index_driven() {
     let queries: Vec<&str> = source.split("RETURN QUERY").skip(1).map(|q| q.split(';').next().unwrap()).collect();
     assert_eq!(queries.len(), 2, "patients_reached's fast path and its general query");
     let shapes = [
-        ("page of everything", format!("'{user}', NULL, false, NULL, 21")),
-        ("page of the organization", format!("'{user}', '{org}', false, NULL, 21")),
-        ("next page", format!("'{user}', NULL, false, '{one}', 21")),
-        ("personal only", format!("'{user}', NULL, true, NULL, 21")),
-        ("everything, unbounded (a name filter)", format!("'{user}', NULL, false, NULL, NULL")),
+        ("page of everything", format!("'{user}', NULL, false, NULL, NULL, 21")),
+        ("page of the organization", format!("'{user}', '{org}', false, NULL, NULL, 21")),
+        ("next page", format!("'{user}', NULL, false, NULL, '{one}', 21")),
+        ("personal only", format!("'{user}', NULL, true, NULL, NULL, 21")),
+        ("by name", format!("'{user}', NULL, false, '%99%', NULL, 21")),
+        ("everything, unbounded (FHIR's birthdate filter)", format!("'{user}', NULL, false, NULL, NULL, NULL")),
     ];
     for (n, query) in queries.iter().enumerate() {
         let mut query = query.to_string();
         for (variable, param) in [
-            ("below", "COALESCE($4, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid)"),
+            ("below", "COALESCE($5, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid)"),
             ("actor", "$1"),
             ("organization", "$2"),
             ("personal_only", "$3"),
-            ("page", "$5"),
+            ("name_like", "$4"),
+            ("page", "$6"),
         ] {
             query = replace_word(&query, variable, param);
         }
-        client.batch_execute(&format!("PREPARE reached{n} (uuid, uuid, bool, uuid, int8) AS {query}")).await.unwrap();
+        client
+            .batch_execute(&format!("PREPARE reached{n} (uuid, uuid, bool, text, uuid, int8) AS {query}"))
+            .await
+            .unwrap();
         for (what, args) in &shapes {
             let explain = format!("EXPLAIN (FORMAT JSON) EXECUTE reached{n}({args})");
             let Json(plan) = client.query(&explain, &[]).await.unwrap()[0].get(0);

@@ -97,13 +97,17 @@ pub async fn search(
 
 fn search_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page, filters: Filters) -> Statement {
     // Filters the reach cannot see leave its sources unbounded (see shared::access).
-    let bounded = filters.name.is_none() && filters.birthdate.is_none() && filters.gender.is_none();
-    let reach = access::Patients { after: page.after, limit: bounded.then(|| page.fetch()), ..Default::default() };
+    let bounded = filters.birthdate.is_none() && filters.gender.is_none();
+    let reach = access::Patients {
+        name: filters.name,
+        after: page.after,
+        limit: bounded.then(|| page.fetch()),
+        ..Default::default()
+    };
     Statement::new(&SEARCH)
         .acting_as(principal)
         .reaching_patients(reach)
         .bind("after", page.after)
-        .bind("name", filters.name)
         .bind("birthdate", filters.birthdate)
         .bind("gender", filters.gender)
         .bind("fetch", page.fetch())

@@ -152,16 +152,19 @@ pub struct ListFilter {
 }
 
 pub fn list_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page, filter: ListFilter) -> Statement {
-    // Filters the reach cannot see leave its sources unbounded (see shared::access).
-    let bounded = filter.name.is_none() && filter.owner.is_none();
-    let reach =
-        access::Patients { organization: filter.organization, after: page.after, limit: bounded.then(|| page.fetch()) };
+    // A filter the reach cannot see (the admin's owner) leaves its sources unbounded
+    // (see shared::access).
+    let reach = access::Patients {
+        organization: filter.organization,
+        name: filter.name,
+        after: page.after,
+        limit: filter.owner.is_none().then(|| page.fetch()),
+    };
     Statement::new(&LIST)
         .acting_as(principal)
         .reaching_patients(reach)
         .bind("owner_filter", filter.owner)
         .bind("after", page.after)
-        .bind("name", filter.name)
         .bind("fetch", page.fetch())
         .audit(meta, Audit::new("patient.list", "patient"))
         .reads(Patient::COLUMNS)

@@ -192,12 +192,13 @@ impl Statement {
     }
 
     /// Composes `reach` for a list: every patient the principal reaches, filtered by
-    /// organization, bounded by the page when `list.limit` is set.
+    /// organization and name, bounded by the page when `list.limit` is set.
     pub fn reaching_patients(self, list: access::Patients) -> Self {
         let (organization, personal) = list.organization.params();
         self.piece(Piece::Reach(Reach::Patients))
             .push("reach_organization", organization, true)
             .push("reach_personal", personal, true)
+            .push("reach_name", list.name, true)
             .push("reach_after", list.after, true)
             .push("reach_limit", list.limit, true)
     }

@@ -1,5 +1,6 @@
 -- One page of the patients the principal reaches, newest first (`reach` carries their
--- columns); notes only where they may be read. `owner_filter` is set only for
+-- columns, and has applied the organization and name filters); notes only where they
+-- may be read. `owner_filter` is set only for
 -- principals who see every owner's patients.
 WITH page AS (
     SELECT r.id, r.owner_id, r.organization_id, r.name, r.date_of_birth, r.gender, r.phone, r.email, r.address,
@@ -7,7 +8,6 @@ WITH page AS (
     FROM reach r
     WHERE (:owner_filter::uuid IS NULL OR r.owner_id = :owner_filter)
       AND (:after::uuid IS NULL OR r.id < :after)
-      AND (:name::text IS NULL OR r.name ILIKE :name)
     ORDER BY r.id DESC
     LIMIT :fetch
 )
