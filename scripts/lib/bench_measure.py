@@ -162,20 +162,8 @@ def large_clinic(base):
     100,000 patients, each organization with its own owner who created its patients."""
     _, reg = request(base, "POST", "/api/auth/register",
                      {"name": "Clinician", "email": "clinician@example.com", "password": "benchmark-password"})
-    psql("bench", """
-        INSERT INTO users (name, email, password_hash)
-          SELECT 'Owner', 'owner' || n || '@example.com', 'x' FROM generate_series(1, 100) n;
-        CREATE TABLE bench_orgs AS SELECT u.id AS owner, row_number() OVER (ORDER BY u.id) AS n, uuid_v7() AS id
-          FROM users u WHERE u.email LIKE 'owner%@example.com';
-        INSERT INTO organizations (id, name, created_by) SELECT id, 'Org ' || n, owner FROM bench_orgs;
-        INSERT INTO memberships (user_id, organization_id, role) SELECT owner, id, 'owner' FROM bench_orgs;
-        INSERT INTO memberships (user_id, organization_id, role)
-          SELECT (SELECT id FROM users WHERE email = 'clinician@example.com'), id, 'clinician' FROM bench_orgs WHERE n = 1;
-        INSERT INTO patients (owner_id, organization_id, name, date_of_birth)
-          SELECT o.owner, o.id, 'Patient ' || i, DATE '1980-01-01' FROM generate_series(1, 100000) i
-          JOIN bench_orgs o ON o.n = CASE WHEN i <= 10000 THEN 1 ELSE 2 + (i % 99) END;
-        DROP TABLE bench_orgs;
-        ANALYZE;""")
+    run([os.path.join(PG_BIN, "psql"), f"{PG}/bench", "-qX", "-v", "ON_ERROR_STOP=1", "-f",
+         os.path.join(os.path.dirname(os.path.abspath(__file__)), "large_clinic.sql")])
     return reg["data"]["access_token"]
 
 
