@@ -54,6 +54,8 @@ struct ResourceCapability {
     conditional_create: bool,
     conditional_update: bool,
     conditional_delete: &'static str,
+    /// FHIR allows no empty arrays: a type searched by paging alone lists none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     search_param: Vec<SearchParam>,
 }
 
