@@ -147,30 +147,22 @@ BEGIN
   IF NOT FOUND THEN
     RETURN;
   END IF;
+  IF NOT own AND organization_id IS NOT NULL THEN
+    SELECT m.role INTO org_role FROM memberships m
+     WHERE m.user_id = actor AND m.organization_id = patient_reach.organization_id
+       AND org_role_reaches_patients(m.role);
+  END IF;
   -- The personal owner, and an organization's owner, may already do everything: the
   -- care team would add nothing, so it is not looked up. (The answer goes out through
   -- the OUT columns and RETURN NEXT: a RETURN QUERY would be one more query.)
   writes := true;
-  IF own THEN
-    access := 'owner';
+  IF own OR org_role_deletes_patients(org_role) THEN
+    access := CASE WHEN own THEN 'owner' ELSE org_role_access(org_role) END;
     reads_notes := true;
     deletes := true;
     assigns := true;
     RETURN NEXT;
     RETURN;
-  END IF;
-  IF organization_id IS NOT NULL THEN
-    SELECT m.role INTO org_role FROM memberships m
-     WHERE m.user_id = actor AND m.organization_id = patient_reach.organization_id
-       AND org_role_reaches_patients(m.role);
-    IF org_role_deletes_patients(org_role) THEN
-      access := org_role_access(org_role);
-      reads_notes := true;
-      deletes := true;
-      assigns := true;
-      RETURN NEXT;
-      RETURN;
-    END IF;
   END IF;
   care_team := EXISTS (SELECT 1 FROM doctors d JOIN mappings mp ON mp.doctor_id = d.id
                         WHERE d.user_id = actor AND mp.patient_id = patient);
