@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_audit_partitions"),
     migration!(7, "0007_session_start_and_mail_outbox"),
     migration!(8, "0008_organizations_and_care_teams"),
+    migration!(9, "0009_restricted_emergency_portal"),
 ];
 
 /// Any fixed number; it only has to be the same for every migrator.

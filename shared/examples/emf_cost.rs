@@ -31,7 +31,7 @@ fn main() {
     let tracing_line = started.elapsed() / LINES;
 
     let emf = Emf { namespace: "HealthcareApi".into(), function: "patients" };
-    let recorded = Recorded { database: Duration::from_micros(812), login: None };
+    let recorded = Recorded { database: Duration::from_micros(812), login: None, emergency_access: false };
     let started = Instant::now();
     for _ in 0..LINES {
         emit(emf.request(&RequestLine {

@@ -8,17 +8,22 @@
 //! `reach` has one row per patient the principal reaches (none: 404) - the patient's own
 //! columns (`id`, `name`, ..., `notes` unstripped) - and how far:
 //! `access` (how they reached it: `owner`, `org_owner`, `clinician`, `front_desk`,
-//! `care_team`, `admin`), `reads_notes`, `writes`, `deletes`, `assigns` (add or remove
-//! doctors). A patient reached several ways gets the union of what each allows, and
-//! the strongest way as its `access`.
+//! `care_team`, `emergency` (a live grant opened the notes), `patient` (the portal
+//! user), `admin`), `reads_notes`, `writes`, `writes_notes` (also: may set
+//! `restricted`), `deletes`, `assigns` (add or remove doctors), and the grant behind
+//! `emergency` (`emergency_access_id`). A patient reached several ways gets the union
+//! of what each allows, and the strongest way as its `access`. The audit event of a
+//! statement with a one-patient `reach` records `access`, its purpose, the grant and
+//! the organization from it (`crate::audit`).
 //!
 //! `membership` has the caller's row in one organization (or all of theirs), with what
 //! the role allows there: `manages` (rename, members, invitations), `creates_patients`,
 //! `reads_notes` (of its unrestricted patients), `receives_patients` (a personal patient
 //! moved in), `audits` (org audit, emergency reviews).
 //!
-//! The rules themselves are SQL functions in migrations/0008 - `patient_reach` for one
-//! patient, `patients_reached` for a list, the role table as `org_role_*` - so this
+//! The rules themselves are SQL functions in migrations/0008 and 0009 - `patient_reach`
+//! for one patient, `patients_reached` for a list, `patient_log_reach` for the access
+//! log, `emergency_access_standing` for break-glass, the role table as `org_role_*` - so this
 //! module only composes them. They are PL/pgSQL so their queries are planned once per
 //! connection: composed as joins, the same probes tripled the planning of GET-by-id.
 //! A function is called once per statement, never per row (Supabase's measured RLS
@@ -28,12 +33,13 @@
 use uuid::Uuid;
 
 /// An admin reaches every patient, and may do everything there (through /api/admin).
-const ADMIN: &str = "'admin'::text AS access, true AS reads_notes, true AS writes, true AS deletes, true AS assigns";
+const ADMIN: &str = "'admin'::text AS access, true AS reads_notes, true AS writes, true AS writes_notes, \
+    true AS deletes, true AS assigns, NULL::uuid AS emergency_access_id";
 
 /// `reach` carries each patient's own columns (the functions answer them, so a
 /// statement that reads patients plans a function scan, not a join back to `patients`).
 const PATIENT_COLUMNS: &str = "p.id, p.owner_id, p.organization_id, p.name, p.date_of_birth, p.gender, p.phone, \
-    p.email, p.address, p.notes, p.created_at, p.updated_at, p.version";
+    p.email, p.address, p.notes, p.created_at, p.updated_at, p.version, p.restricted";
 
 /// What a role allows in its organization (over `m`).
 const MEMBERSHIP_COLUMNS: &str = "m.organization_id, m.role, org_role_manages(m.role) AS manages, \
@@ -49,6 +55,10 @@ pub enum Reach {
     PatientOfMapping(&'static str),
     /// Every patient reached, for a list (`Patients`).
     Patients,
+    /// Whether the principal may read the access log of the patient bound as `:name`:
+    /// `reach` then has `id`, `organization_id`, `access`, `reads_log` and
+    /// `emergency_access_id` (a row with `reads_log` false: 403; no row: 404).
+    PatientLog(&'static str),
 }
 
 /// A list's reach: which organization, which names, and where the page starts and how
@@ -118,12 +128,34 @@ impl Reach {
             (Reach::PatientOfMapping(name), false) => {
                 format!("SELECT * FROM patient_reach(:actor, (SELECT patient_id FROM mappings WHERE id = :{name}))")
             }
+            (Reach::PatientLog(name), true) => format!(
+                "SELECT p.id, p.organization_id, 'admin'::text AS access, true AS reads_log, \
+                 NULL::uuid AS emergency_access_id FROM patients p WHERE p.id = :{name}"
+            ),
+            (Reach::PatientLog(name), false) => format!("SELECT * FROM patient_log_reach(:actor, :{name})"),
             (Reach::Patients, false) => "SELECT * FROM patients_reached(:actor, :reach_organization, \
                  :reach_personal, :reach_name, :reach_after, :reach_limit)"
                 .to_string(),
         };
         format!("reach AS (\n    {body}\n)")
     }
+}
+
+/// The emergency grant whose id is bound as `:name`, and where the caller stands to
+/// it: `emergency_grant` has the grant's columns, `live` (ahead of the statement's
+/// clock), `holds` (the caller is its holder), and what the caller's role in the
+/// grant's organization allows (`manages`: may end it; `audits`: may review it;
+/// `member`). No row: no such grant.
+pub fn grant_cte(name: &str) -> String {
+    format!(
+        "emergency_grant AS (\n    SELECT g.id, g.patient_id, g.organization_id, g.user_id, g.reason, g.created_at, \
+         g.expires_at, g.ended_at, g.review_outcome, g.reviewed_by, g.reviewed_at, g.review_comment, \
+         g.expires_at > now() AS live, g.user_id = :actor AS holds, m.role IS NOT NULL AS member, \
+         COALESCE(org_role_manages(m.role), false) AS manages, COALESCE(org_role_audits(m.role), false) AS audits\n    \
+         FROM emergency_access g\n    \
+         LEFT JOIN memberships m ON m.organization_id = g.organization_id AND m.user_id = :actor\n    \
+         WHERE g.id = :{name}\n)"
+    )
 }
 
 impl Membership {

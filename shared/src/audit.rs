@@ -73,6 +73,11 @@ pub struct Audit {
     resource: Who,
     verdict: Verdict,
     each_row_of: Option<&'static str>,
+    /// The organization concerned, where the statement's access piece does not say.
+    organization: Option<Who>,
+    /// The emergency grant the event is about (an SQL expression), and whether the
+    /// request is an access under it (then `access` and `purpose` are `emergency`).
+    emergency_access: Option<(&'static str, bool)>,
 }
 
 impl Audit {
@@ -86,7 +91,34 @@ impl Audit {
             resource: Who::Nobody,
             verdict: Verdict::Always(Outcome::Success),
             each_row_of: None,
+            organization: None,
+            emergency_access: None,
         }
+    }
+
+    /// The organization concerned, when no access piece of the statement names it.
+    pub fn organization(mut self, id: Uuid) -> Self {
+        self.organization = Some(Who::Value(Some(id)));
+        self
+    }
+
+    /// The organization concerned, as the statement finds it (an SQL expression).
+    pub fn organization_from(mut self, sql: &'static str) -> Self {
+        self.organization = Some(Who::Sql(sql));
+        self
+    }
+
+    /// About this emergency grant (an SQL expression): its `emergency_access_id`.
+    pub fn grant_from(mut self, sql: &'static str) -> Self {
+        self.emergency_access = Some((sql, false));
+        self
+    }
+
+    /// The request that opens this grant (an SQL expression): an access under it, so
+    /// `access` and `purpose` are `emergency`.
+    pub fn opening_grant(mut self, sql: &'static str) -> Self {
+        self.emergency_access = Some((sql, true));
+        self
     }
 
     /// The record concerned.
@@ -137,6 +169,8 @@ impl Audit {
             resource: (who(self.resource, "audit_resource"), matches!(self.resource, Who::Principal | Who::Value(_))),
             verdict: self.verdict,
             each_row_of: self.each_row_of,
+            organization: self.organization.map(|o| (who(o, "audit_organization"), matches!(o, Who::Value(_)))),
+            emergency_access: self.emergency_access,
         }
     }
 
@@ -150,7 +184,11 @@ impl Audit {
             Who::Value(id) => Some(("audit_resource", id)),
             _ => None,
         };
-        actor.into_iter().chain(resource)
+        let organization = match self.organization {
+            Some(Who::Value(id)) => Some(("audit_organization", id)),
+            _ => None,
+        };
+        actor.into_iter().chain(resource).chain(organization)
     }
 }
 
@@ -162,6 +200,20 @@ pub struct AuditShape {
     resource: (&'static str, bool),
     verdict: Verdict,
     each_row_of: Option<&'static str>,
+    organization: Option<(&'static str, bool)>,
+    emergency_access: Option<(&'static str, bool)>,
+}
+
+/// Where an event's `organization_id`, `access`, `purpose` and `emergency_access_id`
+/// come from: the statement's access piece, so they say how the piece let the caller
+/// in, in the same statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AccessSource {
+    /// `reach`, with one row for the patient concerned (or none).
+    Reach,
+    /// `membership`, with the caller's row in the organization concerned (or none).
+    Membership,
+    Nothing,
 }
 
 impl AuditShape {
@@ -174,13 +226,35 @@ impl AuditShape {
     /// The CTE, named `audit`, with named parameters. `condition`, when given, must hold
     /// for the event to be written; for an audit that `writes_one_row`, it is evaluated
     /// on every execution (the session guard rides here).
-    pub(crate) fn cte(&self, condition: Option<&str>) -> String {
+    pub(crate) fn cte(&self, condition: Option<&str>, source: AccessSource) -> String {
         let expr = |(text, is_param): (&str, bool)| if is_param { format!(":{text}") } else { text.to_owned() };
         let from = self.each_row_of.map(|cte| format!(" FROM {cte}")).unwrap_or_default();
         let condition = condition.map(|c| format!("\n    WHERE {c}")).unwrap_or_default();
+        let (organization, access, grant) = match source {
+            AccessSource::Reach => (
+                Some("(SELECT organization_id FROM reach)"),
+                "(SELECT access FROM reach)",
+                "(SELECT emergency_access_id FROM reach)",
+            ),
+            AccessSource::Membership => (Some("(SELECT organization_id FROM membership)"), "NULL::text", "NULL::uuid"),
+            AccessSource::Nothing => (None, "NULL::text", "NULL::uuid"),
+        };
+        let (access, grant) = match self.emergency_access {
+            Some((grant, true)) => ("'emergency'", grant),
+            Some((grant, false)) => (access, grant),
+            None => (access, grant),
+        };
+        let organization = organization.map(str::to_owned);
+        let organization = self.organization.map(expr).or(organization).unwrap_or_else(|| "NULL::uuid".to_owned());
+        let purpose = match access {
+            "NULL::text" => access.to_owned(),
+            _ => format!("access_purpose({access})"),
+        };
         format!(
-            "audit AS (\n    INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)\n    \
-             SELECT {}, :audit_action, :audit_resource_type, {}, {}, :request_id, :source_ip{from}{condition}\n)",
+            "audit AS (\n    INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, \
+             source_ip, organization_id, access, purpose, emergency_access_id)\n    \
+             SELECT {}, :audit_action, :audit_resource_type, {}, {}, :request_id, :source_ip, {organization}, {access}, \
+             {purpose}, {grant}{from}{condition}\n)",
             expr(self.actor),
             expr(self.resource),
             verdict_sql(self.verdict),
@@ -213,7 +287,7 @@ mod tests {
         let audit = Audit::new("patient.update", "patient")
             .resource(Uuid::nil())
             .outcome(Verdict::Refused { done: "updated", target: "target" });
-        let cte = audit.shape().cte(None);
+        let cte = audit.shape().cte(None, AccessSource::Nothing);
         assert!(cte.contains("SELECT :actor, :audit_action, :audit_resource_type, :audit_resource, CASE"), "{cte}");
         assert!(cte.contains("WHEN EXISTS (SELECT 1 FROM updated) THEN 'success' WHEN EXISTS (SELECT 1 FROM target) THEN 'denied' ELSE 'not_found' END"), "{cte}");
         assert_eq!(audit.values().collect::<Vec<_>>(), [("audit_resource", Some(Uuid::nil()))]);
@@ -223,8 +297,8 @@ mod tests {
     fn per_row_events_read_their_ids_from_the_rows() {
         let audit =
             Audit::new("auth.logout", "user").actor_from("user_id").resource_from("user_id").for_each_row_of("family");
-        let cte = audit.shape().cte(None);
-        assert!(cte.contains("SELECT user_id, :audit_action, :audit_resource_type, user_id, 'success', :request_id, :source_ip FROM family"), "{cte}");
+        let cte = audit.shape().cte(None, AccessSource::Nothing);
+        assert!(cte.contains("SELECT user_id, :audit_action, :audit_resource_type, user_id, 'success', :request_id, :source_ip, NULL::uuid, NULL::text, NULL::text, NULL::uuid FROM family"), "{cte}");
         assert_eq!(audit.values().count(), 0);
     }
 }

@@ -76,6 +76,11 @@ impl ApiError {
         ApiError::Invalid { message: message.into(), errors: Vec::new() }
     }
 
+    /// 409 with no field to name.
+    pub fn conflict(message: impl Into<Message>) -> Self {
+        Self::Conflict { message: message.into(), errors: Vec::new() }
+    }
+
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         ApiError::Invalid {
             message: "The request has an invalid field.".into(),

@@ -9,6 +9,8 @@
 //! - `ColdStarts` (Count) and `InitDuration` (Milliseconds) by `function`, on the first
 //!   invocation of each instance;
 //! - `Logins` (Count) by `function` + `outcome`, on password logins;
+//! - `EmergencyAccess` (Count) by `function`, on each emergency grant opened; an alarm
+//!   fires on any;
 //! - `MailSent`, `MailFailed`, `MailQueued` and `MailUndelivered` (Count) by `function`,
 //!   once per outbox retry run (the operator's schedule); an alarm watches
 //!   `MailUndelivered`.
@@ -55,6 +57,7 @@ tokio::task_local! {
 struct Recorder {
     database: Cell<Duration>,
     login: Cell<Option<&'static str>>,
+    emergency_access: Cell<bool>,
 }
 
 /// What `scoped` learned about the request it ran.
@@ -62,6 +65,8 @@ struct Recorder {
 pub struct Recorded {
     pub database: Duration,
     pub login: Option<&'static str>,
+    /// The request opened an emergency grant.
+    pub emergency_access: bool,
 }
 
 /// Runs one request with a fresh recorder and returns what was recorded during it.
@@ -70,7 +75,11 @@ pub async fn scoped<F: Future>(request: F) -> (F::Output, Recorded) {
     REQUEST
         .scope(recorder, async {
             let output = request.await;
-            let recorded = REQUEST.with(|r| Recorded { database: r.database.get(), login: r.login.get() });
+            let recorded = REQUEST.with(|r| Recorded {
+                database: r.database.get(),
+                login: r.login.get(),
+                emergency_access: r.emergency_access.get(),
+            });
             (output, recorded)
         })
         .await
@@ -85,6 +94,11 @@ pub fn add_database_time(elapsed: Duration) {
 /// How a password login ended (`success`, `mfa_required`, `invalid_credentials`, ...).
 pub fn login_outcome(outcome: &'static str) {
     let _ = REQUEST.try_with(|r| r.login.set(Some(outcome)));
+}
+
+/// The request opened an emergency grant (the `EmergencyAccess` metric).
+pub fn emergency_access_granted() {
+    let _ = REQUEST.try_with(|r| r.emergency_access.set(true));
 }
 
 /// One request, as its log line reports it.
@@ -111,6 +125,13 @@ impl Emf {
                 metrics: LOGIN_METRICS,
             });
         }
+        if line.recorded.emergency_access {
+            directives.push(Directive {
+                namespace: &self.namespace,
+                dimensions: &[&["function"]],
+                metrics: EMERGENCY_ACCESS_METRICS,
+            });
+        }
         let record = RequestRecord {
             aws: Aws { timestamp: now_ms(), directives },
             level: "INFO",
@@ -127,6 +148,7 @@ impl Emf {
             database_time: millis(line.recorded.database),
             outcome: line.recorded.login,
             logins: line.recorded.login.map(|_| 1),
+            emergency_access: line.recorded.emergency_access.then_some(1),
         };
         serde_json::to_string(&record).unwrap_or_default()
     }
@@ -181,6 +203,7 @@ const REQUEST_METRICS: &[Metric] = &[
 ];
 const LOGIN_DIMENSIONS: &[&[&str]] = &[&["function", "outcome"]];
 const LOGIN_METRICS: &[Metric] = &[Metric { name: "Logins", unit: "Count" }];
+const EMERGENCY_ACCESS_METRICS: &[Metric] = &[Metric { name: "EmergencyAccess", unit: "Count" }];
 const COLD_START_METRICS: &[Metric] =
     &[Metric { name: "ColdStarts", unit: "Count" }, Metric { name: "InitDuration", unit: "Milliseconds" }];
 
@@ -232,6 +255,8 @@ struct RequestRecord<'a> {
     outcome: Option<&'a str>,
     #[serde(rename = "Logins", skip_serializing_if = "Option::is_none")]
     logins: Option<u8>,
+    #[serde(rename = "EmergencyAccess", skip_serializing_if = "Option::is_none")]
+    emergency_access: Option<u8>,
 }
 
 fn status_class(status: u16) -> &'static str {
@@ -277,7 +302,7 @@ mod tests {
             route: "/api/patients/{id}",
             status,
             latency: Duration::from_micros(2500),
-            recorded: Recorded { database: Duration::from_micros(1200), login },
+            recorded: Recorded { database: Duration::from_micros(1200), login, emergency_access: false },
         });
         serde_json::from_str(&line).unwrap()
     }
@@ -320,6 +345,28 @@ mod tests {
     }
 
     #[test]
+    fn an_emergency_grant_adds_its_count_as_a_directive() {
+        let line = emf().request(&RequestLine {
+            lambda_request_id: None,
+            request_id: "api-2",
+            method: "POST",
+            route: "/api/patients/{id}/emergency-access",
+            status: 201,
+            latency: Duration::from_micros(900),
+            recorded: Recorded { database: Duration::ZERO, login: None, emergency_access: true },
+        });
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_valid_emf(&value);
+        assert_eq!(value["EmergencyAccess"], 1);
+        assert_eq!(value["_aws"]["CloudWatchMetrics"][1]["Metrics"][0]["Name"], "EmergencyAccess");
+        assert!(line_without_grant_has_no_such_metric());
+    }
+
+    fn line_without_grant_has_no_such_metric() -> bool {
+        line(201, None).get("EmergencyAccess").is_none()
+    }
+
+    #[test]
     fn a_cold_start_line_is_valid_emf() {
         let value: Value = serde_json::from_str(&emf().cold_start("lambda-1", Duration::from_millis(7))).unwrap();
         assert_valid_emf(&value);
@@ -333,9 +380,11 @@ mod tests {
             add_database_time(Duration::from_millis(2));
             add_database_time(Duration::from_millis(3));
             login_outcome("success");
+            emergency_access_granted();
         })
         .await;
         assert_eq!(recorded.database, Duration::from_millis(5));
         assert_eq!(recorded.login, Some("success"));
+        assert!(recorded.emergency_access);
     }
 }

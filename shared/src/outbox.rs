@@ -43,6 +43,7 @@ pub const ALERT_ATTEMPTS: i32 = 5;
 
 /// An email to queue with the statement that issues its token. The body is sealed under
 /// the data key when one is configured: it holds a live link.
+#[derive(Clone)]
 pub struct Outgoing {
     subject: String,
     text: String,

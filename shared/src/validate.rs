@@ -270,6 +270,22 @@ pub fn date_of_birth() -> Parser<time::Date> {
     })
 }
 
+/// `true` or `false`.
+pub fn boolean() -> Parser<bool> {
+    Box::new(|value| match value {
+        Value::Bool(b) => Ok(b),
+        other => Err(format!("must be true or false, not {}", json_kind(&other))),
+    })
+}
+
+/// A whole number in `range`.
+pub fn integer(range: RangeInclusive<i64>) -> Parser<i64> {
+    Box::new(move |value| match value.as_i64() {
+        Some(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from {} to {}", range.start(), range.end())),
+    })
+}
+
 /// A UUID, as in the other records' `id`s.
 pub fn uuid() -> Parser<uuid::Uuid> {
     Box::new(|value| as_str(value)?.parse().map_err(|_| "must be a UUID".into()))

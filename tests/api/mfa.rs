@@ -3,10 +3,10 @@
 //! off; and the secret encrypted at rest.
 
 use api_tests::{PASSWORD, TestApp, spawn_app};
-use auth::totp;
 use serde_json::{Value, json};
+use shared::auth::totp;
 
-fn base32_decode(text: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(text: &str) -> Vec<u8> {
     let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
     for c in text.chars() {

@@ -45,6 +45,7 @@ async fn create_answers_with_the_patient_its_age_and_an_etag() {
             "organization_id",
             "owner_id",
             "phone",
+            "restricted",
             "updated_at",
             "version"
         ]

@@ -27,6 +27,11 @@ fn body_for(method: &Method, route: &str, id: &str) -> Option<Value> {
         ("PUT", "/api/orgs/{id}") => json!({"name": "Hijacked"}),
         ("PUT", "/api/orgs/{id}/members/{user_id}") => json!({"role": "owner"}),
         ("POST", "/api/orgs/{id}/invitations") => json!({"email": "intruder@example.com", "role": "owner"}),
+        ("POST", "/api/patients/{id}/emergency-access") => {
+            json!({"reason": "Unconscious in the ER, need history", "password": api_tests::PASSWORD})
+        }
+        ("POST", "/api/patients/{id}/portal-invitation") => json!({"email": "intruder@example.com"}),
+        ("PUT", "/api/orgs/{id}/emergency-access/{grant_id}") => json!({"outcome": "justified"}),
         ("PUT", "/api/admin/users/{id}/role") => json!({"role": "admin"}),
         ("PUT", "/api/admin/users/{id}/status") => json!({"status": "disabled"}),
         ("PUT", "/api/fhir/Patient/{id}") => json!({
@@ -65,6 +70,9 @@ async fn snapshot(app: &TestApp, org: &str) -> Vec<String> {
          WHERE p.organization_id = $1::text::uuid ORDER BY m.id",
         "SELECT row_to_json(d)::text FROM doctors d WHERE user_id IN \
          (SELECT user_id FROM memberships WHERE organization_id = $1::text::uuid) ORDER BY id",
+        "SELECT row_to_json(g)::text FROM emergency_access g WHERE organization_id = $1::text::uuid ORDER BY id",
+        "SELECT row_to_json(i)::text FROM portal_invitations i JOIN patients p ON p.id = i.patient_id \
+         WHERE p.organization_id = $1::text::uuid ORDER BY i.id",
     ];
     let client = app.sql().await;
     let mut rows = Vec::new();
@@ -98,6 +106,15 @@ async fn members_of_one_organization_find_nothing_of_another_on_any_route() {
     let invite = json!({"email": "later@example.com", "role": "front_desk"});
     let b_invitation =
         app.post(&format!("/api/orgs/{}/invitations", b.id), &invite, Some(&b.owner)).await.data().clone();
+    // A restricted chart of B, a grant on it, and a portal invitation.
+    let b_restricted = org_patient(&app, &b.owner, &b.id, Some("B's restricted secret")).await;
+    let b_restricted_path = format!("/api/patients/{}", b_restricted["id"].as_str().unwrap());
+    app.put(&b_restricted_path, &json!({"restricted": true}), Some(&b.owner)).await.expect(200, "updated");
+    let glass = json!({"reason": "Unconscious in the ER, need history", "password": api_tests::PASSWORD});
+    let b_grant = app.post(&format!("{b_restricted_path}/emergency-access"), &glass, Some(&b_clinician)).await;
+    b_grant.expect(201, "created");
+    let portal = json!({"email": "b-patient@example.com"});
+    app.post(&format!("{b_restricted_path}/portal-invitation"), &portal, Some(&b.owner)).await.expect(201, "created");
     let user_id = |token: &str| {
         let app = &app;
         let token = token.to_string();
@@ -109,6 +126,8 @@ async fn members_of_one_organization_find_nothing_of_another_on_any_route() {
         b_personal["id"].as_str().unwrap().to_string(),
         b_mapping["id"].as_str().unwrap().to_string(),
         b_invitation["id"].as_str().unwrap().to_string(),
+        b_restricted["id"].as_str().unwrap().to_string(),
+        b_grant.data()["id"].as_str().unwrap().to_string(),
         user_id(&b.owner).await,
         user_id(&b_clinician).await,
         api_tests::session_of(&b.owner),

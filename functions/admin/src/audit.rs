@@ -29,6 +29,10 @@ pub struct AuditEvent {
     outcome: String,
     request_id: String,
     source_ip: Option<IpAddr>,
+    organization_id: Option<Uuid>,
+    access: Option<String>,
+    purpose: Option<String>,
+    emergency_access_id: Option<Uuid>,
 }
 
 impl FromRow for AuditEvent {
@@ -42,6 +46,10 @@ impl FromRow for AuditEvent {
         ("outcome", Type::TEXT),
         ("request_id", Type::TEXT),
         ("source_ip", Type::INET),
+        ("organization_id", Type::UUID),
+        ("access", Type::TEXT),
+        ("purpose", Type::TEXT),
+        ("emergency_access_id", Type::UUID),
     ];
 
     fn from_row(row: &Row) -> Result<Self, ApiError> {
@@ -56,6 +64,10 @@ impl FromRow for AuditEvent {
             outcome: row.get("outcome")?,
             request_id: row.get("request_id")?,
             source_ip: row.get("source_ip")?,
+            organization_id: row.get("organization_id")?,
+            access: row.get("access")?,
+            purpose: row.get("purpose")?,
+            emergency_access_id: row.get("emergency_access_id")?,
         })
     }
 }

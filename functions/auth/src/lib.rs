@@ -11,7 +11,6 @@ mod session;
 mod sessions;
 mod throttle;
 mod tokens;
-pub mod totp;
 
 use axum::Router;
 use axum::extract::State;

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::session::{NewSession, TokenBundle, signed_in};
 use crate::throttle::{MAX_FAILURES, WINDOW_MINUTES, throttled};
-use crate::totp;
+use shared::auth::totp;
 
 static ENROL: Sql = sql!("sql/mfa_enrol.sql");
 static FACTOR: Sql = sql!("sql/mfa_factor.sql");

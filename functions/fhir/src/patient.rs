@@ -138,6 +138,8 @@ pub async fn create(
         address: fields.address,
         notes: None,
         organization_id: fields.organization,
+        // `meta` is the server's: a chart is restricted through /api/patients.
+        restricted: None,
     };
     let patient = patients::create_patient(&state, principal.caller(), &meta, new).await?;
     let location = format!("/api/fhir/Patient/{}/_history/{}", patient.id, patient.version);

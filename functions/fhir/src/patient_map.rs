@@ -41,7 +41,7 @@ pub fn to_resource(patient: Patient, practitioners: Vec<Uuid>) -> PatientResourc
     PatientResource {
         resource_type: PatientType::Patient,
         id: patient.id,
-        meta: Meta::new(patient.version, patient.updated_at),
+        meta: Meta::new(patient.version, patient.updated_at).restricted(patient.restricted),
         name: vec![human_name(patient.name)],
         telecom: ContactPoint::of_record(patient.phone, patient.email),
         gender: Gender::from_stored(&patient.gender),

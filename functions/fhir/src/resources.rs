@@ -103,12 +103,32 @@ pub struct Meta {
     pub version_id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub last_updated: OffsetDateTime,
+    /// Security labels: `R` (restricted) on a restricted chart.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security: Vec<SecurityLabel>,
 }
 
 impl Meta {
     pub fn new(version: i32, updated_at: OffsetDateTime) -> Self {
-        Self { version_id: version.to_string(), last_updated: updated_at }
+        Self { version_id: version.to_string(), last_updated: updated_at, security: Vec::new() }
     }
+
+    /// Labelled `R` (HL7 v3 Confidentiality: restricted) when `restricted`.
+    pub fn restricted(mut self, restricted: bool) -> Self {
+        if restricted {
+            self.security.push(SecurityLabel { system: CONFIDENTIALITY, code: "R" });
+        }
+        self
+    }
+}
+
+const CONFIDENTIALITY: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+
+/// A Coding from a security label code system.
+#[derive(Debug, Serialize)]
+pub struct SecurityLabel {
+    pub system: &'static str,
+    pub code: &'static str,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

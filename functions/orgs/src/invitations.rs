@@ -18,13 +18,13 @@ use shared::outbox::{self, Outgoing};
 use shared::pagination::{Page, PageOf};
 use shared::query::Query;
 use shared::records::organization::{Invitation, Organization, parse_invitation};
-use shared::records::{FromRow, column};
+use shared::records::{FromRow, column, present};
 use shared::validate::{Form, any_string};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, Settings, sql};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::{CALLER_MANAGES, present, refused, refused_in};
+use crate::{CALLER_MANAGES, refused, refused_in};
 
 static INVITE: Sql = sql!("sql/invite.sql");
 static LIST: Sql = sql!("sql/invitations.sql");
@@ -180,6 +180,7 @@ fn accept_statement(caller: &Caller, meta: &RequestMeta, token_hash: Vec<u8>) ->
             meta,
             Audit::new("org.member_joined", "organization")
                 .resource_from("(SELECT organization_id FROM joined)")
+                .organization_from("(SELECT organization_id FROM invitation)")
                 .outcome(Verdict::Refused { done: "joined", target: "invitation" }),
         )
         .reads(Organization::COLUMNS)

@@ -6,6 +6,7 @@
 
 mod invitations;
 mod members;
+mod oversight;
 
 use axum::Router;
 use axum::extract::State;
@@ -30,9 +31,12 @@ const MEMBER: &str = "/api/orgs/{id}/members/{user_id}";
 const INVITATIONS: &str = "/api/orgs/{id}/invitations";
 const INVITATION: &str = "/api/orgs/{id}/invitations/{invitation_id}";
 const ACCEPT: &str = "/api/orgs/invitations/accept";
+const AUDIT: &str = "/api/orgs/{id}/audit";
+const GRANTS: &str = "/api/orgs/{id}/emergency-access";
+const GRANT: &str = "/api/orgs/{id}/emergency-access/{grant_id}";
 
 /// Every path this function serves; template.yaml must route each of them here.
-pub const ROUTES: &[&str] = &[COLLECTION, ITEM, MEMBERS, MEMBER, INVITATIONS, INVITATION, ACCEPT];
+pub const ROUTES: &[&str] = &[COLLECTION, ITEM, MEMBERS, MEMBER, INVITATIONS, INVITATION, ACCEPT, AUDIT, GRANTS, GRANT];
 
 static CREATE: Sql = sql!("sql/create.sql");
 static LIST: Sql = sql!("sql/list.sql");
@@ -48,6 +52,9 @@ pub fn router(state: AppState) -> Router {
         .route(INVITATIONS, get(invitations::list).post(invitations::invite))
         .route(INVITATION, delete(invitations::withdraw))
         .route(ACCEPT, post(invitations::accept))
+        .route(AUDIT, get(oversight::audit))
+        .route(GRANTS, get(oversight::grants))
+        .route(GRANT, put(oversight::review))
         .with_state(state)
 }
 
@@ -81,7 +88,12 @@ fn create_statement(caller: &Caller, meta: &RequestMeta, name: String) -> Statem
     Statement::new(&CREATE)
         .acting_as(caller)
         .bind("name", name)
-        .audit(meta, Audit::new("org.created", "organization").resource_from("(SELECT id FROM created)"))
+        .audit(
+            meta,
+            Audit::new("org.created", "organization")
+                .resource_from("(SELECT id FROM created)")
+                .organization_from("(SELECT id FROM created)"),
+        )
         .reads(Organization::COLUMNS)
 }
 
@@ -153,16 +165,6 @@ fn update_statement(caller: &Caller, meta: &RequestMeta, id: Uuid, name: String)
 /// The records of a page whose statement always answers one row (NULLs past the last
 /// record, so the caller's role comes back with an empty page too): the rows whose
 /// `key` is set.
-fn present<T: FromRow>(rows: &[tokio_postgres::Row], key: &str) -> Result<Vec<T>, ApiError> {
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        if column::<Option<Uuid>>(row, key)?.is_some() {
-            records.push(T::from_row(row)?);
-        }
-    }
-    Ok(records)
-}
-
 /// What a refused statement answers: the caller's role, if a member.
 const CALLER_ROLE: &[shared::db::Column] = &[("caller_role", Type::TEXT)];
 /// And whether that role manages the organization.
@@ -189,5 +191,6 @@ pub fn statements() -> Vec<Statement> {
     ];
     all.extend(members::statements(&caller, &meta));
     all.extend(invitations::statements(&caller, &meta));
+    all.extend(oversight::statements(&caller, &meta));
     all
 }

@@ -11,12 +11,12 @@ use shared::extract::{Id, Ids};
 use shared::pagination::{Page, PageOf};
 use shared::query::Query;
 use shared::records::organization::{Member, parse_role};
-use shared::records::{FromRow, column};
+use shared::records::{FromRow, column, present};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
-use crate::{CALLER_MANAGES, not_found, present, refused_in};
+use crate::{CALLER_MANAGES, not_found, refused_in};
 
 static LIST: Sql = sql!("sql/members.sql");
 static ROLE: Sql = sql!("sql/member_role.sql");

@@ -10,7 +10,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 use shared::access::{self, Membership, OrgFilter, Reach};
 use shared::audit::{Audit, Verdict};
@@ -25,11 +25,21 @@ use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+mod access_log;
+mod emergency;
+mod portal;
+
 const COLLECTION: &str = "/api/patients";
 const ITEM: &str = "/api/patients/{id}";
+const EMERGENCY_ACCESS: &str = "/api/patients/{id}/emergency-access";
+const EMERGENCY_GRANT: &str = "/api/patients/{id}/emergency-access/{grant_id}";
+const PORTAL_INVITATION: &str = "/api/patients/{id}/portal-invitation";
+const PORTAL_ACCEPT: &str = "/api/portal/accept";
+const ACCESS_LOG: &str = "/api/patients/{id}/access-log";
 
 /// Every path this function serves; template.yaml must route each of them here.
-pub const ROUTES: &[&str] = &[COLLECTION, ITEM];
+pub const ROUTES: &[&str] =
+    &[COLLECTION, ITEM, EMERGENCY_ACCESS, EMERGENCY_GRANT, PORTAL_INVITATION, PORTAL_ACCEPT, ACCESS_LOG];
 
 static CREATE: Sql = sql!("sql/create.sql");
 static LIST: Sql = sql!("sql/list.sql");
@@ -41,6 +51,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(COLLECTION, get(list::<Caller>).post(create))
         .route(ITEM, get(read::<Caller>).put(update::<Caller>).delete(remove::<Caller>))
+        .route(EMERGENCY_ACCESS, post(emergency::open))
+        .route(EMERGENCY_GRANT, delete(emergency::end))
+        .route(PORTAL_INVITATION, post(portal::invite))
+        .route(PORTAL_ACCEPT, post(portal::accept))
+        .route(ACCESS_LOG, get(access_log::read))
         .with_state(state)
 }
 
@@ -80,7 +95,9 @@ pub async fn create_patient(
 }
 
 fn notes_forbidden() -> ApiError {
-    ApiError::Forbidden("Your access to this patient does not include its notes.".into())
+    ApiError::Forbidden(
+        "Your access to this patient does not include writing its notes (nor marking it restricted).".into(),
+    )
 }
 
 pub fn create_statement(caller: &Caller, meta: &RequestMeta, new: NewPatient) -> Statement {
@@ -95,6 +112,7 @@ pub fn create_statement(caller: &Caller, meta: &RequestMeta, new: NewPatient) ->
         .bind("email", new.email)
         .bind("address", new.address)
         .bind("notes", new.notes)
+        .bind("restricted", new.restricted)
         .audit(
             meta,
             Audit::new("patient.create", "patient")
@@ -200,7 +218,7 @@ pub async fn update<P: Principal>(
     body: JsonObject,
 ) -> Result<Reply<Patient>, ApiError> {
     let changes = PatientChanges::parse(body)?;
-    let notes_sent = changes.notes.is_sent();
+    let notes_touched = changes.notes.is_sent() || changes.restricted.is_some();
     let (moving, moving_to) = changes.organization_id.clone().into_params();
     let row = update_statement(&principal, &meta, id, expected, changes).query_one(&state.db).await?;
     if column::<Option<Uuid>>(&row, "id")?.is_some() {
@@ -214,7 +232,7 @@ pub async fn update<P: Principal>(
     if !column::<bool>(&row, "may_write")? {
         return Err(ApiError::Forbidden("Your access to this patient is read-only.".into()));
     }
-    if notes_sent && !column::<bool>(&row, "may_read_notes")? {
+    if notes_touched && !column::<bool>(&row, "may_write_notes")? {
         return Err(notes_forbidden());
     }
     if moving {
@@ -276,6 +294,7 @@ fn update_statement(
         .bind("address", address)
         .bind("notes_sent", notes_sent)
         .bind("notes", notes)
+        .bind("restricted", changes.restricted)
         .audit(
             meta,
             Audit::new("patient.update", "patient")
@@ -290,7 +309,7 @@ fn update_statement(
 const UPDATE_VERDICT: &[shared::db::Column] = &[
     ("found", Type::BOOL),
     ("may_write", Type::BOOL),
-    ("may_read_notes", Type::BOOL),
+    ("may_write_notes", Type::BOOL),
     ("reached_as", Type::TEXT),
     ("current_organization", Type::UUID),
     ("receives_patients", Type::BOOL),
@@ -349,14 +368,19 @@ pub fn statements() -> Vec<Statement> {
         address: None,
         notes: None,
         organization_id: None,
+        restricted: None,
     };
     let filtered = ListFilter { name: Some(String::new()), ..ListFilter::default() };
-    vec![
+    let mut all = vec![
         create_statement(&caller, &meta, new),
         list_statement(&caller, &meta, &Page::default(), ListFilter::default()),
         list_statement(&caller, &meta, &Page::default(), filtered),
         read_statement(&caller, &meta, id),
         update_statement(&caller, &meta, id, None, PatientChanges::default()),
         delete_statement(&caller, &meta, id),
-    ]
+    ];
+    all.extend(emergency::statements());
+    all.extend(portal::statements());
+    all.extend(access_log::statements());
+    all
 }

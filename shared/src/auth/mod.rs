@@ -9,6 +9,7 @@ pub mod jwt;
 pub mod password;
 mod principal;
 pub mod refresh;
+pub mod totp;
 
 pub use caller::{Caller, Role};
 pub use jwt::JwtKeys;

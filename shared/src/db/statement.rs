@@ -38,7 +38,7 @@ use super::Db;
 use super::template::scan;
 use crate::ApiError;
 use crate::access::{self, Membership, Reach};
-use crate::audit::{Audit, AuditShape};
+use crate::audit::{AccessSource, Audit, AuditShape};
 use crate::auth::{Principal, Scope};
 use crate::http::RequestMeta;
 
@@ -121,6 +121,8 @@ pub struct Statement {
 enum Piece {
     Reach(Reach),
     Membership(Membership),
+    /// An emergency grant, by the name its id is bound as.
+    Grant(&'static str),
 }
 
 impl Piece {
@@ -128,6 +130,7 @@ impl Piece {
         match self {
             Piece::Reach(reach) => reach.cte(all),
             Piece::Membership(membership) => membership.cte(),
+            Piece::Grant(name) => access::grant_cte(name),
         }
     }
 
@@ -135,6 +138,7 @@ impl Piece {
         match self {
             Piece::Reach(_) => "reach",
             Piece::Membership(_) => "membership",
+            Piece::Grant(_) => "emergency_grant",
         }
     }
 }
@@ -208,6 +212,12 @@ impl Statement {
         self.piece(Piece::Membership(which))
     }
 
+    /// Composes `emergency_grant`: the grant bound as `:name`, and where the caller
+    /// stands to it.
+    pub fn on_grant(self, name: &'static str) -> Self {
+        self.piece(Piece::Grant(name))
+    }
+
     fn piece(mut self, piece: Piece) -> Self {
         if !self.guarded {
             self.fault.get_or_insert_with(|| format!("{} before acting_as", piece.name()));
@@ -274,9 +284,24 @@ impl Statement {
             return Ok(hit.clone());
         }
         let pieces: Vec<String> = self.pieces.iter().map(|p| p.cte(self.reaches_all)).collect();
-        let rendered = Arc::new(render(self.sql.text, self.guarded, self.touches, &pieces, self.audit.as_ref())?);
+        let audit = self.audit.as_ref().map(|a| (a, self.access_source()));
+        let rendered = Arc::new(render(self.sql.text, self.guarded, self.touches, &pieces, audit)?);
         RENDERED.write().unwrap_or_else(|e| e.into_inner()).insert(key, rendered.clone());
         Ok(rendered)
+    }
+
+    /// Which piece the audit event reads how the caller was let in from: a one-patient
+    /// `reach` first, else an organization's `membership`.
+    fn access_source(&self) -> AccessSource {
+        let one_patient = |p: &Piece| matches!(p, Piece::Reach(r) if *r != Reach::Patients);
+        let one_organization = |p: &Piece| matches!(p, Piece::Membership(Membership::Of(_)));
+        if self.pieces.iter().any(one_patient) {
+            AccessSource::Reach
+        } else if self.pieces.iter().any(one_organization) {
+            AccessSource::Membership
+        } else {
+            AccessSource::Nothing
+        }
     }
 
     /// The values in `$n` order, after checking every name is bound exactly once.
@@ -401,9 +426,9 @@ fn render(
     guarded: bool,
     touches: bool,
     pieces: &[String],
-    audit: Option<&AuditShape>,
+    audit: Option<(&AuditShape, AccessSource)>,
 ) -> Result<Rendered, String> {
-    let check_in_audit = guarded && audit.is_some_and(AuditShape::writes_one_row);
+    let check_in_audit = guarded && audit.is_some_and(|(a, _)| a.writes_one_row());
     let mut first: Vec<&str> = Vec::new();
     if guarded && !check_in_audit {
         first.push(SESSION_GUARD);
@@ -412,7 +437,7 @@ fn render(
         first.push(SESSION_TOUCH);
     }
     first.extend(pieces.iter().map(String::as_str));
-    let audit = audit.map(|a| a.cte(check_in_audit.then_some(SESSION_CHECK)));
+    let audit = audit.map(|(a, source)| a.cte(check_in_audit.then_some(SESSION_CHECK), source));
     let composed = match scan(template)?.ctes {
         Some((with_end, ctes_end)) => {
             let (head, tail) = (&template[with_end..ctes_end], &template[ctes_end..]);

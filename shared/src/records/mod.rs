@@ -3,7 +3,9 @@
 //! columns it reads from a row (`FromRow::COLUMNS`, which the schema test checks every
 //! statement that feeds it returns), and the parsing of create and update bodies.
 
+pub mod access_log;
 pub mod doctor;
+pub mod emergency;
 pub mod mapping;
 pub mod organization;
 pub mod patient;
@@ -44,6 +46,18 @@ impl<'r, R: FromRow> Reader<'r, R> {
         }
         column(self.row, name)
     }
+}
+
+/// The records of a page whose statement answers one row even when the page is empty
+/// (`FROM (SELECT) AS one LEFT JOIN page`): the rows whose `key` is set.
+pub fn present<T: FromRow>(rows: &[Row], key: &str) -> Result<Vec<T>, ApiError> {
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        if column::<Option<uuid::Uuid>>(row, key)?.is_some() {
+            records.push(T::from_row(row)?);
+        }
+    }
+    Ok(records)
 }
 
 /// A column a handler reads itself, outside any record (`found`, `session_id`).

@@ -10,10 +10,11 @@ use super::{FromRow, Reader, nothing_to_update, serialize_date};
 use crate::ApiError;
 use crate::body::JsonObject;
 use crate::db::Column;
-use crate::validate::{Form, Lines, Patch, date_of_birth, email, one_of, phone, text, uuid};
+use crate::validate::{Form, Lines, Patch, boolean, date_of_birth, email, one_of, phone, text, uuid};
 
 pub const GENDERS: &[&str] = &["female", "male", "other", "unknown"];
-const WRITABLE: &[&str] = &["name", "date_of_birth", "gender", "phone", "email", "address", "notes", "organization_id"];
+const WRITABLE: &[&str] =
+    &["name", "date_of_birth", "gender", "phone", "email", "address", "notes", "organization_id", "restricted"];
 const READ_ONLY: &[&str] = &["id", "age", "owner_id", "created_at", "updated_at", "version"];
 
 #[derive(Debug, Serialize)]
@@ -33,6 +34,8 @@ pub struct Patient {
     pub notes: Option<Option<String>>,
     pub owner_id: Uuid,
     pub organization_id: Option<Uuid>,
+    /// A sensitive chart: its notes only for the few the reach table names.
+    pub restricted: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -55,6 +58,7 @@ impl FromRow for Patient {
         ("created_at", Type::TIMESTAMPTZ),
         ("updated_at", Type::TIMESTAMPTZ),
         ("version", Type::INT4),
+        ("restricted", Type::BOOL),
         ("reads_notes", Type::BOOL),
     ];
 
@@ -73,6 +77,7 @@ impl FromRow for Patient {
             notes: if row.get("reads_notes")? { Some(row.get("notes")?) } else { None },
             owner_id: row.get("owner_id")?,
             organization_id: row.get("organization_id")?,
+            restricted: row.get("restricted")?,
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
             version: row.get("version")?,
@@ -97,6 +102,8 @@ pub struct NewPatient {
     pub notes: Option<String>,
     /// The organization it belongs to; `None`: personal.
     pub organization_id: Option<Uuid>,
+    /// `None` when not sent: sending it at all needs access to the notes.
+    pub restricted: Option<bool>,
 }
 
 impl NewPatient {
@@ -110,6 +117,7 @@ impl NewPatient {
         let address = form.optional("address", text(0..=500, Lines::Multi)).into_option();
         let notes = form.optional("notes", text(0..=5000, Lines::Multi)).into_option();
         let organization_id = form.optional("organization_id", uuid()).into_option();
+        let restricted = form.optional("restricted", boolean()).into_option();
         let (name, date_of_birth) = form.finish_with((name, date_of_birth))?;
         Ok(Self {
             name,
@@ -120,6 +128,7 @@ impl NewPatient {
             address: address.filter(|a| !a.is_empty()),
             notes: notes.filter(|n| !n.is_empty()),
             organization_id,
+            restricted,
         })
     }
 }
@@ -136,6 +145,7 @@ pub struct PatientChanges {
     pub notes: Patch<String>,
     /// A move into an organization (null: stay personal).
     pub organization_id: Patch<Uuid>,
+    pub restricted: Option<bool>,
 }
 
 impl PatientChanges {
@@ -153,9 +163,35 @@ impl PatientChanges {
             address: form.optional("address", text(0..=500, Lines::Multi)).empty_clears(),
             notes: form.optional("notes", text(0..=5000, Lines::Multi)).empty_clears(),
             organization_id: form.optional("organization_id", uuid()),
+            restricted: form.replacement("restricted", boolean()),
         };
         form.finish()?;
         Ok(changes)
+    }
+}
+
+/// An open invitation to a patient's portal (`POST /api/patients/{id}/portal-invitation`).
+#[derive(Serialize)]
+pub struct PortalInvitation {
+    id: Uuid,
+    patient_id: Uuid,
+    email: String,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+impl FromRow for PortalInvitation {
+    const COLUMNS: &'static [Column] =
+        &[("id", Type::UUID), ("patient_id", Type::UUID), ("email", Type::TEXT), ("expires_at", Type::TIMESTAMPTZ)];
+
+    fn from_row(row: &Row) -> Result<Self, ApiError> {
+        let row = Reader::<Self>::new(row);
+        Ok(Self {
+            id: row.get("id")?,
+            patient_id: row.get("patient_id")?,
+            email: row.get("email")?,
+            expires_at: row.get("expires_at")?,
+        })
     }
 }
 

@@ -2,7 +2,8 @@
 -- read before this request's own event is added: a page never contains the read that
 -- produced it.
 WITH page AS (
-    SELECT id, at, actor_id, action, resource_type, resource_id, outcome, request_id, source_ip
+    SELECT id, at, actor_id, action, resource_type, resource_id, outcome, request_id, source_ip, organization_id,
+           access, purpose, emergency_access_id
     FROM audit_events
     WHERE (:after::uuid IS NULL OR id < :after)
       AND (:actor_id::uuid IS NULL OR actor_id = :actor_id)
