@@ -100,6 +100,7 @@ def warm_api(work):
         patient = p["data"]["id"]
         owner = p["data"]["owner_id"]
         clinician = large_clinic(base)
+        glass_patient = emergency_grant(base, clinician)
 
         scenarios = {
             "GET /api/patients/{id}": (f"{base}/api/patients/{patient}", lua(f"{work}/get.lua", "GET", token)),
@@ -110,6 +111,14 @@ def warm_api(work):
             # and 100,000 patients in the table: the access piece walks the organization's
             # index under the keyset (docs/DEVELOPMENT.md, "Access: one composed piece").
             "GET /api/patients (clinician, org of 10,000)": (f"{base}/api/patients", lua(f"{work}/clinic.lua", "GET", clinician)),
+            # A restricted chart of that organization read under a live emergency grant:
+            # the reach adds the grant probe, the audit event names the grant.
+            "GET /api/patients/{id} (under an emergency grant)": (
+                f"{base}/api/patients/{glass_patient}", lua(f"{work}/glass.lua", "GET", clinician)),
+            # A page (20) of the access log of the patient the cells above read thousands
+            # of times: the newest events about it, with their actors' names.
+            "GET /api/patients/{id}/access-log": (
+                f"{base}/api/patients/{patient}/access-log", lua(f"{work}/access-log.lua", "GET", token)),
             # The same patient as FHIR: the read plus its doctors, typed serialisation.
             "GET /api/fhir/Patient/{id}": (f"{base}/api/fhir/Patient/{patient}", lua(f"{work}/fhir-get.lua", "GET", token)),
         }
@@ -165,6 +174,19 @@ def large_clinic(base):
     run([os.path.join(PG_BIN, "psql"), f"{PG}/bench", "-qX", "-v", "ON_ERROR_STOP=1", "-f",
          os.path.join(os.path.dirname(os.path.abspath(__file__)), "large_clinic.sql")])
     return reg["data"]["access_token"]
+
+
+def emergency_grant(base, clinician):
+    """One of the large organization's patients, restricted, with a live 4-hour grant
+    the clinician opened: its id."""
+    _, page = request(base, "GET", "/api/patients?limit=1", None, clinician)
+    patient = page["data"]["items"][0]["id"]
+    psql("bench", f"UPDATE patients SET restricted = true, notes = 'restricted history' WHERE id = '{patient}'")
+    status, _ = request(base, "POST", f"/api/patients/{patient}/emergency-access",
+                        {"reason": "Benchmark: unconscious in the ER", "minutes": 240,
+                         "password": "benchmark-password"}, clinician)
+    assert status == 201, f"the emergency grant was not opened: {status}"
+    return patient
 
 
 def session_of(token):

@@ -236,6 +236,14 @@ def main(api):
     shared["name"] = [{"text": f"Clinic Patient{run} Renamed"}]
     shared.save()
     check(shared["meta"]["versionId"] == "2", "an organization's patient updates with its reference sent back")
+    # A restricted chart carries the R confidentiality label; sending it back changes nothing.
+    rest(api, token, "PUT", f"/api/patients/{shared.id}", {"restricted": True})
+    labelled = client.reference("Patient", shared.id).to_resource()
+    check(labelled["meta"].get("security") == [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}],
+        f"meta.security on a restricted patient: {labelled.serialize()}")
+    labelled.save()
+    check(rest(api, token, "GET", f"/api/patients/{shared.id}")["restricted"] is True, "still restricted after a PUT")
     organization = client.reference("Organization", org["id"]).to_resource()
     check(organization["name"] == f"Clinic {run}" and organization["active"] is True, f"Organization: {organization}")
     mine = client.resources("Organization").fetch_all()

@@ -336,3 +336,21 @@ async fn grants_are_reviewed_once_by_owners_and_auditors_never_by_their_holder()
     app.put(&format!("{list}/{second}"), &review("justified"), Some(&clinician)).await.expect(403, "forbidden");
     app.put(&format!("{list}/{second}"), &review("justified"), Some(&auditor)).await.expect(200, "updated");
 }
+
+#[tokio::test]
+async fn wrong_passwords_at_break_glass_count_towards_the_login_throttle() {
+    let (app, mailbox) = app_with_mail().await;
+    let Ward { clinic, clinician, path, .. } = ward(&app, &mailbox).await;
+    app.put(&path, &json!({"restricted": true}), Some(&clinic.owner)).await.expect(200, "updated");
+    let glass = format!("{path}/emergency-access");
+    for _ in 0..5 {
+        app.post(&glass, &grant_body("not my password"), Some(&clinician)).await.expect(403, "forbidden");
+    }
+    let refused = app.post(&glass, &grant_body(PASSWORD), Some(&clinician)).await;
+    refused.expect(429, "rate_limited");
+    assert!(refused.headers.get("retry-after").is_some());
+    let login = json!({"email": "cli@example.com", "password": PASSWORD});
+    assert_eq!(app.post("/api/auth/login", &login, None).await.status, 429);
+    let denied = app.audit("patient.emergency_access").await;
+    assert_eq!(denied.iter().filter(|e| e.2 == "denied").count(), 6);
+}

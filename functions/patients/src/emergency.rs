@@ -12,7 +12,7 @@ use axum::extract::State;
 use serde_json::{Value, json};
 use shared::access::Reach;
 use shared::audit::{self, Audit, Outcome, Verdict};
-use shared::auth::{Caller, password, totp};
+use shared::auth::{Caller, LOGIN_MAX_FAILURES, LOGIN_WINDOW_MINUTES, password, totp};
 use shared::db::{Sql, Statement};
 use shared::extract::{Id, Ids};
 use shared::outbox::{self, Outgoing};
@@ -25,6 +25,7 @@ use uuid::Uuid;
 static STANDING: Sql = sql!("sql/emergency_standing.sql");
 static OPEN: Sql = sql!("sql/emergency_open.sql");
 static END: Sql = sql!("sql/emergency_end.sql");
+static FAILED: Sql = sql!("sql/emergency_failed.sql");
 
 const ACTION: &str = "patient.emergency_access";
 
@@ -44,6 +45,7 @@ struct Standing {
     password_hash: String,
     mfa_secret: Option<Vec<u8>>,
     mfa_last_step: Option<i64>,
+    throttled: bool,
 }
 
 pub async fn open(
@@ -61,16 +63,21 @@ pub async fn open(
         password_hash: column(&row, "password_hash")?,
         mfa_secret: column(&row, "mfa_secret")?,
         mfa_last_step: column(&row, "mfa_last_step")?,
+        throttled: column(&row, "throttled")?,
     };
     if let Err(refusal) = refused(&first.standing) {
         let outcome = if matches!(refusal, ApiError::NotFound(_)) { Outcome::NotFound } else { Outcome::Denied };
         record_refusal(&state, &caller, &meta, id, outcome).await?;
         return Err(refusal);
     }
+    if first.throttled {
+        record_refusal(&state, &caller, &meta, id, Outcome::Denied).await?;
+        return Err(throttled());
+    }
     let step = match reauthenticate(&state, &first, &request).await? {
         Some(step) => step,
         None => {
-            record_refusal(&state, &caller, &meta, id, Outcome::Denied).await?;
+            failed_statement(&caller, &meta, id).execute(&state.db).await?;
             return Err(ApiError::Forbidden("The password or the code is wrong.".into()));
         }
     };
@@ -88,6 +95,11 @@ pub async fn open(
         outbox::send_now(&state, mail_id, to, mail.clone()).await;
     }
     Ok(Reply::created("Emergency access granted.", Grant::from_row(&row)?))
+}
+
+/// Too many wrong passwords or codes for this account, here or at login.
+fn throttled() -> ApiError {
+    ApiError::RateLimited { retry_after_secs: LOGIN_WINDOW_MINUTES as u64 * 60 }
 }
 
 /// The answer for a standing that does not allow a grant.
@@ -134,14 +146,29 @@ async fn record_refusal(
     audit::event_only(meta, event).acting_as(caller).execute(&state.db).await
 }
 
+fn failed_statement(caller: &Caller, meta: &RequestMeta, id: Uuid) -> Statement {
+    Statement::new(&FAILED)
+        .acting_as(caller)
+        .bind("max_failures", LOGIN_MAX_FAILURES)
+        .bind("window_minutes", LOGIN_WINDOW_MINUTES)
+        .audit(meta, Audit::new(ACTION, "patient").resource(id).outcome(Verdict::Always(Outcome::Denied)))
+        .reads(&[("recorded", Type::BOOL)])
+}
+
 fn standing_statement(caller: &Caller, id: Uuid) -> Statement {
-    Statement::new(&STANDING).acting_as(caller).bind("id", id).reads(&[
-        ("standing", Type::TEXT),
-        ("name", Type::TEXT),
-        ("password_hash", Type::TEXT),
-        ("mfa_secret", Type::BYTEA),
-        ("mfa_last_step", Type::INT8),
-    ])
+    Statement::new(&STANDING)
+        .acting_as(caller)
+        .bind("id", id)
+        .bind("max_failures", LOGIN_MAX_FAILURES)
+        .bind("window_minutes", LOGIN_WINDOW_MINUTES)
+        .reads(&[
+            ("standing", Type::TEXT),
+            ("name", Type::TEXT),
+            ("password_hash", Type::TEXT),
+            ("mfa_secret", Type::BYTEA),
+            ("mfa_last_step", Type::INT8),
+            ("throttled", Type::BOOL),
+        ])
 }
 
 fn open_statement(
@@ -212,6 +239,7 @@ pub(crate) fn statements() -> Vec<Statement> {
     let request = GrantRequest { reason: String::new(), minutes: 60, password: String::new(), code: None };
     vec![
         standing_statement(&caller, id),
+        failed_statement(&caller, &meta, id),
         open_statement(&caller, &meta, id, id, &request, None, &Outgoing::placeholder()),
         end_statement(&caller, &meta, id, id),
     ]
