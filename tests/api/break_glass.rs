@@ -354,3 +354,28 @@ async fn wrong_passwords_at_break_glass_count_towards_the_login_throttle() {
     let denied = app.audit("patient.emergency_access").await;
     assert_eq!(denied.iter().filter(|e| e.2 == "denied").count(), 6);
 }
+
+#[tokio::test]
+async fn the_care_team_reads_and_writes_a_restricted_chart_s_notes() {
+    let (app, mailbox) = app_with_mail().await;
+    let Ward { clinic, path, patient, .. } = ward(&app, &mailbox).await;
+    app.put(&path, &json!({"restricted": true}), Some(&clinic.owner)).await.expect(200, "updated");
+    let body = json!({"name": "Dr Dee", "specialization": "Psychiatry", "email": "dee@example.com"});
+    let doctor = app.post("/api/doctors", &body, Some(&clinic.owner)).await.data().clone();
+    let dee = app.user_token("dee@example.com").await;
+    crate::orgs::verify_email(&app, "dee@example.com").await;
+    let claim = format!("/api/doctors/{}/claim", doctor["id"].as_str().unwrap());
+    app.post(&claim, &json!({}), Some(&dee)).await.expect(200, "updated");
+    app.post("/api/mappings", &json!({"patient_id": patient["id"], "doctor_id": doctor["id"]}), Some(&clinic.owner))
+        .await
+        .expect(201, "created");
+
+    assert_eq!(app.get(&path, Some(&dee)).await.data()["notes"], "behavioural health history");
+    app.put(&path, &json!({"notes": "seen by psychiatry"}), Some(&dee)).await.expect(200, "updated");
+    app.put(&path, &json!({"restricted": false}), Some(&dee)).await.expect(200, "updated");
+    assert_eq!(how_audited(&app, "patient.update").await.0.as_deref(), Some("care_team"));
+    assert_eq!(how_audited(&app, "patient.update").await.1.as_deref(), Some("treatment"));
+    // The care team reads notes anyway: no grant for it.
+    app.put(&path, &json!({"restricted": true}), Some(&dee)).await.expect(200, "updated");
+    app.post(&format!("{path}/emergency-access"), &grant_body(PASSWORD), Some(&dee)).await.expect(409, "conflict");
+}
