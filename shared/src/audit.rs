@@ -73,8 +73,9 @@ pub struct Audit {
     resource: Who,
     verdict: Verdict,
     each_row_of: Option<&'static str>,
-    /// The organization concerned, where the statement's access piece does not say.
-    organization: Option<Who>,
+    /// The organization concerned (an SQL expression), where the statement's access
+    /// piece does not say.
+    organization: Option<&'static str>,
     /// The emergency grant the event is about (an SQL expression), and whether the
     /// request is an access under it (then `access` and `purpose` are `emergency`).
     emergency_access: Option<(&'static str, bool)>,
@@ -96,15 +97,9 @@ impl Audit {
         }
     }
 
-    /// The organization concerned, when no access piece of the statement names it.
-    pub fn organization(mut self, id: Uuid) -> Self {
-        self.organization = Some(Who::Value(Some(id)));
-        self
-    }
-
     /// The organization concerned, as the statement finds it (an SQL expression).
     pub fn organization_from(mut self, sql: &'static str) -> Self {
-        self.organization = Some(Who::Sql(sql));
+        self.organization = Some(sql);
         self
     }
 
@@ -169,7 +164,7 @@ impl Audit {
             resource: (who(self.resource, "audit_resource"), matches!(self.resource, Who::Principal | Who::Value(_))),
             verdict: self.verdict,
             each_row_of: self.each_row_of,
-            organization: self.organization.map(|o| (who(o, "audit_organization"), matches!(o, Who::Value(_)))),
+            organization: self.organization,
             emergency_access: self.emergency_access,
         }
     }
@@ -184,11 +179,7 @@ impl Audit {
             Who::Value(id) => Some(("audit_resource", id)),
             _ => None,
         };
-        let organization = match self.organization {
-            Some(Who::Value(id)) => Some(("audit_organization", id)),
-            _ => None,
-        };
-        actor.into_iter().chain(resource).chain(organization)
+        actor.into_iter().chain(resource)
     }
 }
 
@@ -200,7 +191,7 @@ pub struct AuditShape {
     resource: (&'static str, bool),
     verdict: Verdict,
     each_row_of: Option<&'static str>,
-    organization: Option<(&'static str, bool)>,
+    organization: Option<&'static str>,
     emergency_access: Option<(&'static str, bool)>,
 }
 
@@ -256,8 +247,7 @@ impl AuditShape {
             Some((grant, false)) => (access, grant),
             None => (access, grant),
         };
-        let organization = organization.map(str::to_owned);
-        let organization = self.organization.map(expr).or(organization).unwrap_or_else(|| "NULL::uuid".to_owned());
+        let organization = self.organization.or(organization).unwrap_or("NULL::uuid");
         let purpose = match access {
             "NULL::text" => access.to_owned(),
             _ => format!("access_purpose({access})"),

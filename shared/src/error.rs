@@ -107,9 +107,7 @@ impl ApiError {
             Some(c) => {
                 ApiError::Conflict { message: c.message.into(), errors: vec![FieldError::new(c.field, c.problem)] }
             }
-            None => {
-                ApiError::Conflict { message: "A record with these details already exists.".into(), errors: Vec::new() }
-            }
+            None => ApiError::conflict("A record with these details already exists."),
         }
     }
 
@@ -288,10 +286,7 @@ impl From<tokio_postgres::Error> for ApiError {
             return ApiError::Unauthorized("The session has ended; sign in again.".into());
         }
         if code.code() == LAST_OWNER {
-            return ApiError::Conflict {
-                message: "An organization keeps at least one owner; make another member owner first.".into(),
-                errors: Vec::new(),
-            };
+            return ApiError::conflict("An organization keeps at least one owner; make another member owner first.");
         }
         if *code == SqlState::UNIQUE_VIOLATION {
             return ApiError::duplicate(db.constraint().unwrap_or(""));

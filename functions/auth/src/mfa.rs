@@ -65,10 +65,7 @@ pub async fn enrol(State(state): State<AppState>, caller: Caller) -> Result<Repl
     aws_lc_rs::rand::fill(&mut secret).map_err(|_| ApiError::internal("the system random source failed"))?;
     let sealed = data_keys(&state)?.seal(&secret)?;
     let row = enrol_statement(&caller, sealed).query_opt(&state.db).await?;
-    let row = row.ok_or_else(|| ApiError::Conflict {
-        message: "Multi-factor authentication is on already; turn it off first.".into(),
-        errors: Vec::new(),
-    })?;
+    let row = row.ok_or_else(|| ApiError::conflict("Multi-factor authentication is on already; turn it off first."))?;
     let email: String = column(&row, "email")?;
     let secret = totp::base32(&secret);
     let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>().replace('+', "%20");
@@ -120,15 +117,9 @@ pub async fn confirm(
     let code = form.required("code", any_string(16));
     let code = form.finish_with(code)?;
     let row = factor(&state, &caller, None).await?;
-    let no_enrolment = || ApiError::Conflict {
-        message: "No enrolment is waiting: start one with POST /api/auth/mfa/totp.".into(),
-        errors: Vec::new(),
-    };
+    let no_enrolment = || ApiError::conflict("No enrolment is waiting: start one with POST /api/auth/mfa/totp.");
     if column::<Option<Vec<u8>>>(&row, "mfa_secret")?.is_some() {
-        return Err(ApiError::Conflict {
-            message: "Multi-factor authentication is on already.".into(),
-            errors: Vec::new(),
-        });
+        return Err(ApiError::conflict("Multi-factor authentication is on already."));
     }
     let pending: Vec<u8> = column::<Option<Vec<u8>>>(&row, "mfa_pending_secret")?.ok_or_else(no_enrolment)?;
     let secret = data_keys(&state)?.open(&pending)?;
@@ -226,10 +217,7 @@ pub async fn disable(
 
     let row = factor(&state, &caller, factor_offered.recovery_hash()).await?;
     let Some(sealed) = column::<Option<Vec<u8>>>(&row, "mfa_secret")? else {
-        return Err(ApiError::Conflict {
-            message: "Multi-factor authentication is off already.".into(),
-            errors: Vec::new(),
-        });
+        return Err(ApiError::conflict("Multi-factor authentication is off already."));
     };
     let password_ok = password::verify(password, column(&row, "password_hash")?).await?;
     let secret = data_keys(&state)?.open(&sealed)?;

@@ -44,10 +44,8 @@ pub async fn change(
     let session = NewSession::new(&state)?;
     let change = PasswordChange { old_hash, new_hash: password::hash(new).await? };
     let changed = change_statement(&caller, &meta, change, &session).query_opt(&state.db).await?;
-    let row = changed.ok_or_else(|| ApiError::Conflict {
-        message: "The password was changed by another request meanwhile; sign in again.".into(),
-        errors: Vec::new(),
-    })?;
+    let row = changed
+        .ok_or_else(|| ApiError::conflict("The password was changed by another request meanwhile; sign in again."))?;
     let user = User::from_row(&row)?;
     Ok(Reply::updated(
         "Password changed; every other session has ended.",

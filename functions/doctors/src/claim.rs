@@ -35,7 +35,7 @@ pub async fn claim(
         return Err(not_found());
     }
     if column::<Option<Uuid>>(&row, "holder")?.is_some() {
-        return Err(ApiError::Conflict { message: "Another account holds this doctor.".into(), errors: Vec::new() });
+        return Err(ApiError::conflict("Another account holds this doctor."));
     }
     if column::<Option<bool>>(&row, "caller_verified")? != Some(true) {
         return Err(ApiError::Forbidden("Verify your email address before claiming a doctor.".into()));

@@ -54,9 +54,8 @@ pub async fn invite(
     let mail = invitation_mail(&state.settings, &role, &token.token)?;
     let row = invite_statement(&caller, &meta, id, (address, role), token.hash, &mail).query_one(&state.db).await?;
     if column::<Option<Uuid>>(&row, "id")?.is_none() {
-        return Err(refused_in(&row, "invite members", || ApiError::Conflict {
-            message: "This address already belongs to a member of the organization.".into(),
-            errors: Vec::new(),
+        return Err(refused_in(&row, "invite members", || {
+            ApiError::conflict("This address already belongs to a member of the organization.")
         })?);
     }
     outbox::send_now(&state, column(&row, "mail_id")?, column(&row, "email")?, mail).await;
@@ -165,10 +164,7 @@ pub async fn accept(
         Some(false) => Err(ApiError::Forbidden(
             "This invitation is for another email address, or yours is not verified yet.".into(),
         )),
-        Some(true) => Err(ApiError::Conflict {
-            message: "You are already a member of this organization.".into(),
-            errors: Vec::new(),
-        }),
+        Some(true) => Err(ApiError::conflict("You are already a member of this organization.")),
     }
 }
 
