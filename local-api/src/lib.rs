@@ -34,6 +34,7 @@ pub const FUNCTIONS: &[Function] = &[
     Function { name: "admin", routes: admin::ROUTES, router: admin::router, statements: admin::statements },
     Function { name: "fhir", routes: fhir::ROUTES, router: fhir::router, statements: fhir::statements },
     Function { name: "orgs", routes: orgs::ROUTES, router: orgs::router, statements: orgs::statements },
+    Function { name: "oauth", routes: oauth::ROUTES, router: oauth::router, statements: oauth::statements },
 ];
 
 pub fn router(state: AppState) -> Router {

@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_session_start_and_mail_outbox"),
     migration!(8, "0008_organizations_and_care_teams"),
     migration!(9, "0009_restricted_emergency_portal"),
+    migration!(10, "0010_smart_on_fhir"),
 ];
 
 /// Any fixed number; it only has to be the same for every migrator.
@@ -231,6 +232,8 @@ pub struct Pruned {
     pub email_tokens: i64,
     pub login_failures: i64,
     pub mfa_challenges: i64,
+    pub oauth_codes: i64,
+    pub oauth_assertions: i64,
     /// Queued emails whose link expired before they could be sent: lost mail, which
     /// the operator should hear about (the line says so).
     pub mail_discarded: i64,
@@ -248,6 +251,8 @@ pub async fn prune(client: &Client) -> Result<Pruned, String> {
         email_tokens: count("email_tokens")?,
         login_failures: count("login_failures")?,
         mfa_challenges: count("mfa_challenges")?,
+        oauth_codes: count("oauth_codes")?,
+        oauth_assertions: count("oauth_assertions")?,
         mail_discarded: count("mail_discarded")?,
     })
 }
@@ -259,6 +264,8 @@ fn prune_statement() -> Statement {
         ("email_tokens", Type::INT8),
         ("login_failures", Type::INT8),
         ("mfa_challenges", Type::INT8),
+        ("oauth_codes", Type::INT8),
+        ("oauth_assertions", Type::INT8),
         ("mail_discarded", Type::INT8),
     ])
 }

@@ -105,10 +105,52 @@ pub enum Membership {
     All,
 }
 
+/// How a SMART app narrows the reach of the user it acts for (`crate::auth::AppGrant`,
+/// bound as `:app_organization` and `:app_patient`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AppLimit {
+    /// A first-party token: the user's reach as it is.
+    None,
+    /// An app: only its organization's patients (when it has one) and only the launch
+    /// patient (when the interaction is granted by `patient/` scopes alone).
+    App,
+    /// A list under an app that reaches the launch patient only: that patient, if the
+    /// user reaches it (a one-patient source, whatever the page).
+    LaunchPatient,
+}
+
 impl Reach {
-    /// The `reach` CTE, for a principal who reaches every patient (`all`) or not.
-    pub fn cte(self, all: bool) -> String {
-        let body = match (self, all) {
+    /// The `reach` CTE, for a principal who reaches every patient (`all`) or not, as an
+    /// app narrows it.
+    pub fn cte(self, all: bool, app: AppLimit) -> String {
+        let body = self.body(all, app);
+        let body = match (self, app) {
+            (_, AppLimit::None) => body,
+            (Reach::PatientLog(_), _) => body,
+            _ => format!(
+                "SELECT * FROM ({body}) app_reach\n    \
+                 WHERE (:app_organization::uuid IS NULL OR app_reach.organization_id = :app_organization) \
+                 AND (:app_patient::uuid IS NULL OR app_reach.id = :app_patient)"
+            ),
+        };
+        format!("reach AS (\n    {body}\n)")
+    }
+
+    fn body(self, all: bool, app: AppLimit) -> String {
+        if self == Reach::Patients && app == AppLimit::LaunchPatient {
+            let source = match all {
+                true => format!("SELECT {PATIENT_COLUMNS}, {ADMIN} FROM patients p WHERE p.id = :app_patient"),
+                false => "SELECT * FROM patient_reach(:actor, :app_patient)".to_owned(),
+            };
+            return format!(
+                "SELECT * FROM ({source}) launch\n    \
+                 WHERE (:reach_organization::uuid IS NULL OR launch.organization_id = :reach_organization) \
+                 AND (NOT :reach_personal OR launch.organization_id IS NULL) \
+                 AND (:reach_name::text IS NULL OR launch.name ILIKE :reach_name) \
+                 AND (:reach_after::uuid IS NULL OR launch.id < :reach_after)"
+            );
+        }
+        match (self, all) {
             (Reach::Patient(name), true) => {
                 format!("SELECT {PATIENT_COLUMNS}, {ADMIN} FROM patients p WHERE p.id = :{name}")
             }
@@ -136,8 +178,7 @@ impl Reach {
             (Reach::Patients, false) => "SELECT * FROM patients_reached(:actor, :reach_organization, \
                  :reach_personal, :reach_name, :reach_after, :reach_limit)"
                 .to_string(),
-        };
-        format!("reach AS (\n    {body}\n)")
+        }
     }
 }
 

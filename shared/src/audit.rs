@@ -217,7 +217,8 @@ impl AuditShape {
     /// The CTE, named `audit`, with named parameters. `condition`, when given, must hold
     /// for the event to be written; for an audit that `writes_one_row`, it is evaluated
     /// on every execution (the session guard rides here).
-    pub(crate) fn cte(&self, condition: Option<&str>, source: AccessSource) -> String {
+    /// `client` is the expression of the app's `client_id` (`:app_client`, or NULL).
+    pub(crate) fn cte(&self, condition: Option<&str>, source: AccessSource, client: &str) -> String {
         let expr = |(text, is_param): (&str, bool)| if is_param { format!(":{text}") } else { text.to_owned() };
         let from = self.each_row_of.map(|cte| format!(" FROM {cte}")).unwrap_or_default();
         let condition = condition.map(|c| format!("\n    WHERE {c}")).unwrap_or_default();
@@ -254,9 +255,9 @@ impl AuditShape {
         };
         format!(
             "audit AS (\n    INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, \
-             source_ip, organization_id, access, purpose, emergency_access_id)\n    \
+             source_ip, organization_id, access, purpose, emergency_access_id, client_id)\n    \
              SELECT {}, :audit_action, :audit_resource_type, {}, {}, :request_id, :source_ip, {organization}, {access}, \
-             {purpose}, {grant}{from}{condition}\n)",
+             {purpose}, {grant}, {client}{from}{condition}\n)",
             expr(self.actor),
             expr(self.resource),
             verdict_sql(self.verdict),
@@ -289,7 +290,7 @@ mod tests {
         let audit = Audit::new("patient.update", "patient")
             .resource(Uuid::nil())
             .outcome(Verdict::Refused { done: "updated", target: "target" });
-        let cte = audit.shape().cte(None, AccessSource::Nothing);
+        let cte = audit.shape().cte(None, AccessSource::Nothing, "NULL::uuid");
         assert!(cte.contains("SELECT :actor, :audit_action, :audit_resource_type, :audit_resource, CASE"), "{cte}");
         assert!(cte.contains("WHEN EXISTS (SELECT 1 FROM updated) THEN 'success' WHEN EXISTS (SELECT 1 FROM target) THEN 'denied' ELSE 'not_found' END"), "{cte}");
         assert_eq!(audit.values().collect::<Vec<_>>(), [("audit_resource", Some(Uuid::nil()))]);
@@ -299,8 +300,8 @@ mod tests {
     fn per_row_events_read_their_ids_from_the_rows() {
         let audit =
             Audit::new("auth.logout", "user").actor_from("user_id").resource_from("user_id").for_each_row_of("family");
-        let cte = audit.shape().cte(None, AccessSource::Nothing);
-        assert!(cte.contains("SELECT user_id, :audit_action, :audit_resource_type, user_id, 'success', :request_id, :source_ip, NULL::uuid, NULL::text, NULL::text, NULL::uuid FROM family"), "{cte}");
+        let cte = audit.shape().cte(None, AccessSource::Nothing, "NULL::uuid");
+        assert!(cte.contains("SELECT user_id, :audit_action, :audit_resource_type, user_id, 'success', :request_id, :source_ip, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::uuid FROM family"), "{cte}");
         assert_eq!(audit.values().count(), 0);
     }
 }

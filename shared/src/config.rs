@@ -36,6 +36,10 @@ pub struct Settings {
     /// `DATA_KEY` (and `DATA_KEY_PREVIOUS` during a rotation): encrypts TOTP secrets and
     /// the bodies of queued email.
     pub data_keys: std::sync::Arc<crate::crypto::DataKeys>,
+    /// `SMART_SIGNING_KEYS`: the RSA keys that sign OpenID Connect ID tokens (the oauth
+    /// function), a JSON list of `{"kid", "pem"}`, the first signing and every one
+    /// published. Unset: SMART apps get no `id_token`.
+    pub smart_signing_keys: Option<Secret>,
     /// Connections per process. On Lambda an instance serves one request at a time, so 1-2
     /// is right; more only wastes Neon pooler slots. The local server raises it.
     pub db_pool_size: usize,
@@ -60,23 +64,26 @@ impl Settings {
     /// `load`, from any key lookup. (The AWS SDK itself still reads its own variables -
     /// region, credentials, `AWS_ENDPOINT_URL` - from the environment.)
     pub async fn load_with(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        use crate::secrets::{DATA_KEY_KEYS, DATABASE_KEYS, JWT_KEYS, SecretRef, fetch_all};
+        use crate::secrets::{DATA_KEY_KEYS, DATABASE_KEYS, JWT_KEYS, SMART_KEYS_KEYS, SecretRef, fetch_all};
         let database_arn = get("DATABASE_SECRET_ARN").filter(|v| !v.is_empty());
         let jwt_arn = get("JWT_SECRET_ARN").filter(|v| !v.is_empty());
         let data_key_arn = get("DATA_KEY_SECRET_ARN").filter(|v| !v.is_empty());
-        if database_arn.is_none() && jwt_arn.is_none() && data_key_arn.is_none() {
+        let smart_keys_arn = get("SMART_KEYS_SECRET_ARN").filter(|v| !v.is_empty());
+        if database_arn.is_none() && jwt_arn.is_none() && data_key_arn.is_none() && smart_keys_arn.is_none() {
             return Self::from_lookup(get);
         }
-        let [database_url, jwt_secret, data_key] = fetch_all([
+        let [database_url, jwt_secret, data_key, smart_keys] = fetch_all([
             database_arn.as_deref().map(|arn| SecretRef { arn, keys: DATABASE_KEYS }),
             jwt_arn.as_deref().map(|arn| SecretRef { arn, keys: JWT_KEYS }),
             data_key_arn.as_deref().map(|arn| SecretRef { arn, keys: DATA_KEY_KEYS }),
+            smart_keys_arn.as_deref().map(|arn| SecretRef { arn, keys: SMART_KEYS_KEYS }),
         ])
         .await?;
         Self::from_lookup(|key| match key {
             "DATABASE_URL" if database_url.is_some() => database_url.as_ref().map(|s| s.expose().to_string()),
             "JWT_SECRET" if jwt_secret.is_some() => jwt_secret.as_ref().map(|s| s.expose().to_string()),
             "DATA_KEY" if data_key.is_some() => data_key.as_ref().map(|s| s.expose().to_string()),
+            "SMART_SIGNING_KEYS" if smart_keys.is_some() => smart_keys.as_ref().map(|s| s.expose().to_string()),
             other => get(other),
         })
     }
@@ -117,6 +124,7 @@ impl Settings {
             data_keys: std::sync::Arc::new(crate::crypto::DataKeys::from_lookup(&get)?),
             app_base_url: text("APP_BASE_URL", "http://localhost:5173").trim_end_matches('/').to_owned(),
             mail: MailConfig::from_lookup(&get),
+            smart_signing_keys: get("SMART_SIGNING_KEYS").filter(|v| !v.is_empty()).map(Secret::new),
             session_idle_minutes: i32::try_from(number("SESSION_IDLE_MINUTES", 60)?)
                 .map_err(|_| ConfigError("SESSION_IDLE_MINUTES is too large".into()))?,
             db_pool_size: number("DB_POOL_SIZE", 2)? as usize,

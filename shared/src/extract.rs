@@ -1,7 +1,8 @@
 //! Small extractors for what the routes share: the `{id}` path segment and `If-Match`.
 
 use axum::extract::{FromRequestParts, Path};
-use axum::http::header::IF_MATCH;
+use axum::http::HeaderValue;
+use axum::http::header::{self, IF_MATCH};
 use axum::http::request::Parts;
 use uuid::Uuid;
 
@@ -61,5 +62,46 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             .filter(|v| *v >= 1)
             .map(|v| IfMatch(Some(v)))
             .ok_or_else(|| ApiError::invalid_field("If-Match", "must be a record version, like \"3\" or W/\"3\""))
+    }
+}
+
+/// `scheme://host` of the request as the client addressed it - API Gateway sends
+/// `X-Forwarded-Proto` and `Host` - for absolute URLs (FHIR Bundles, SMART discovery, OAuth's audiences).
+pub struct Origin(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header_text = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        let scheme = match header_text("x-forwarded-proto").map(|p| p.split(',').next().unwrap_or("").trim()) {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        let host = header_text(header::HOST.as_str())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .filter(|h| is_host(h))
+            .ok_or_else(|| ApiError::invalid_field("Host", "must name the host the request was sent to"))?;
+        Ok(Origin(format!("{scheme}://{host}")))
+    }
+}
+
+/// A DNS name or IP literal with an optional port: nothing that could bend a link.
+fn is_host(host: &str) -> bool {
+    !host.is_empty() && host.len() <= 255 && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_that_could_bend_a_link_are_refused() {
+        for good in ["api.example.com", "127.0.0.1:3000", "[::1]:8080", "abc.execute-api.eu-west-1.amazonaws.com"] {
+            assert!(is_host(good), "{good}");
+        }
+        for bad in ["", "evil.com/path", "a b", "x@y", "h?q=1", "a\\b"] {
+            assert!(!is_host(bad), "{bad}");
+        }
     }
 }

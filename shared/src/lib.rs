@@ -13,6 +13,7 @@
 //! - `pagination`: keyset cursors for every list
 //! - `records`: patients, doctors, mappings - views, columns, input rules
 //! - `extract`: the `{id}` path segment and `If-Match`
+//! - `fetch`: one bounded outbound GET for JSON (an app's `jwks_uri`)
 //! - `audit`: the audit-event writer
 //! - `http` / `request_id`: the middleware stack shared by Lambda and the local server; the
 //!   id of the request a task serves
@@ -33,6 +34,7 @@ pub mod db;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod fetch;
 pub mod http;
 pub mod lambda;
 pub mod mail;

@@ -37,6 +37,7 @@ impl fmt::Debug for Secret {
 pub const DATABASE_KEYS: &[&str] = &["url", "database_url"];
 pub const JWT_KEYS: &[&str] = &["secret", "jwt_secret"];
 pub const DATA_KEY_KEYS: &[&str] = &["key", "data_key"];
+pub const SMART_KEYS_KEYS: &[&str] = &["keys", "smart_signing_keys"];
 
 /// A secret to fetch: its ARN (or name) and the JSON keys that may hold the value.
 pub struct SecretRef<'a> {

@@ -121,6 +121,21 @@ const UNPIECED: &[(&str, &str)] = &[
     ("functions/orgs/src/sql/create.sql", "creates the organization with the caller as its owner"),
     ("functions/doctors/src/sql/delete.sql", "a doctor's mappings go with it (a directory write, not a patient's)"),
     ("functions/patients/src/sql/portal_accept.sql", "the caller links by a token; it answers the patient it linked"),
+    ("functions/oauth/src/sql/picker.sql", "no session yet (the grant is being made): calls the rule for the user"),
+    ("functions/oauth/src/sql/picked.sql", "no session yet (the grant is being made): calls the rule for the user"),
+    ("functions/oauth/src/sql/identity.sql", "the signing-in user's own doctor or portal patient, for fhirUser"),
+    (
+        "functions/oauth/src/sql/refresh.sql",
+        "a grant's refresh checks its user is still a member, as the session check does",
+    ),
+    (
+        "functions/oauth/src/sql/backend_grant.sql",
+        "a backend grant's registrant must still be a member of the app's organization",
+    ),
+    (
+        "functions/oauth/src/sql/introspect.sql",
+        "introspection checks what the session check checks, membership included",
+    ),
 ];
 
 #[test]

@@ -110,6 +110,8 @@ async fn prune_removes_only_what_is_past_its_window() {
         email_tokens: 1,
         login_failures: 1,
         mfa_challenges: 1,
+        oauth_codes: 0,
+        oauth_assertions: 0,
         mail_discarded: 0,
     };
     assert_eq!(pruned, expected);
@@ -133,6 +135,8 @@ async fn prune_removes_only_what_is_past_its_window() {
             email_tokens: 0,
             login_failures: 0,
             mfa_challenges: 0,
+            oauth_codes: 0,
+            oauth_assertions: 0,
             mail_discarded: 0
         }
     );

@@ -28,6 +28,7 @@ mod portal;
 mod round_trips;
 mod schema;
 mod sessions;
+mod smart;
 mod statements;
 mod template;
 mod tenancy;

@@ -30,6 +30,9 @@ fn body_for(method: &Method, route: &str, id: &str) -> Option<Value> {
         ("POST", "/api/patients/{id}/emergency-access") => {
             json!({"reason": "Unconscious in the ER, need history", "password": api_tests::PASSWORD})
         }
+        ("POST", "/api/orgs/{id}/apps") => {
+            json!({"name": "Intruder", "redirect_uris": ["https://evil.example/cb"], "scopes": "user/*.rs"})
+        }
         ("POST", "/api/patients/{id}/portal-invitation") => json!({"email": "intruder@example.com"}),
         ("PUT", "/api/orgs/{id}/emergency-access/{grant_id}") => json!({"outcome": "justified"}),
         ("PUT", "/api/admin/users/{id}/role") => json!({"role": "admin"}),

@@ -5,6 +5,7 @@
 //! mounted with the `Admin` principal, which lifts the owner scope: one handler, one
 //! statement and one set of rules for both. Users, roles and the audit log live here.
 
+mod apps;
 mod audit;
 mod users;
 
@@ -26,10 +27,26 @@ const USER: &str = "/api/admin/users/{id}";
 const USER_ROLE: &str = "/api/admin/users/{id}/role";
 const USER_STATUS: &str = "/api/admin/users/{id}/status";
 const AUDIT: &str = "/api/admin/audit";
+const APPS: &str = "/api/admin/apps";
+const APP: &str = "/api/admin/apps/{id}";
 
 /// Every path this function serves; template.yaml must route each of them here.
-pub const ROUTES: &[&str] =
-    &[PATIENTS, PATIENT, DOCTORS, DOCTOR, DOCTOR_CLAIM, MAPPINGS, MAPPING, USERS, USER, USER_ROLE, USER_STATUS, AUDIT];
+pub const ROUTES: &[&str] = &[
+    PATIENTS,
+    PATIENT,
+    DOCTORS,
+    DOCTOR,
+    DOCTOR_CLAIM,
+    MAPPINGS,
+    MAPPING,
+    USERS,
+    USER,
+    USER_ROLE,
+    USER_STATUS,
+    AUDIT,
+    APPS,
+    APP,
+];
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -45,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route(USER_ROLE, put(users::change_role))
         .route(USER_STATUS, put(users::change_status))
         .route(AUDIT, get(audit::list))
+        .route(APPS, get(apps::list).post(apps::register))
+        .route(APP, delete(apps::remove))
         .with_state(state)
 }
 
@@ -54,6 +73,7 @@ pub fn router(state: AppState) -> Router {
 pub fn statements() -> Vec<Statement> {
     let (admin, meta) = (Caller::placeholder(Role::Admin), RequestMeta::placeholder());
     let mut all = users::statements(&admin, &meta);
+    all.extend(apps::statements(&admin, &meta));
     all.push(audit::list_statement(&admin, &meta, &Default::default(), audit::Filters::default()));
     all
 }

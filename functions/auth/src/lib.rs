@@ -23,6 +23,15 @@ use shared::{ApiError, AppState, Reply, RequestMeta, sql};
 
 pub use session::TokenBundle;
 
+/// What the OAuth function's sign-in shares with the password login: the same lookup,
+/// the same failure counting and the same throttle (Part 4: "failed sign-ins count
+/// towards the login throttle as in Part 1").
+pub mod sign_in {
+    pub use crate::login::{failed_statement, lookup_statement};
+    pub use crate::throttle::{MAX_FAILURES, WINDOW_MINUTES, throttled};
+    pub use crate::tokens::reused_statement;
+}
+
 const REGISTER: &str = "/api/auth/register";
 const LOGIN: &str = "/api/auth/login";
 const REFRESH: &str = "/api/auth/refresh";

@@ -136,7 +136,7 @@ async fn refuse_throttled(state: &AppState, meta: &RequestMeta, user_id: Option<
     }
 }
 
-fn lookup_statement(email_hash: Vec<u8>, email: String) -> Statement {
+pub fn lookup_statement(email_hash: Vec<u8>, email: String) -> Statement {
     Statement::new(&LOOKUP)
         .bind("email_hash", email_hash)
         .bind("email", email)
@@ -155,7 +155,7 @@ fn succeeded_statement(meta: &RequestMeta, email_hash: Vec<u8>, user_id: Uuid, s
     session.starting_in(statement).audit(meta, signed_in(user_id)).reads(&[("session_id", Type::UUID)])
 }
 
-fn failed_statement(meta: &RequestMeta, email_hash: Vec<u8>, user_id: Option<Uuid>) -> Statement {
+pub fn failed_statement(meta: &RequestMeta, email_hash: Vec<u8>, user_id: Option<Uuid>) -> Statement {
     let event = Audit::new("auth.login_failed", "user").actor(user_id).resource(user_id);
     Statement::new(&FAILED)
         .bind("email_hash", email_hash)

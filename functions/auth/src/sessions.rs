@@ -33,6 +33,9 @@ pub struct Session {
     expires_at: OffsetDateTime,
     /// The session of the access token that asked.
     current: bool,
+    /// The SMART app whose grant this is (null: a first-party sign-in).
+    client_id: Option<Uuid>,
+    client_name: Option<String>,
 }
 
 impl FromRow for Session {
@@ -42,6 +45,8 @@ impl FromRow for Session {
         ("last_used_at", Type::TIMESTAMPTZ),
         ("expires_at", Type::TIMESTAMPTZ),
         ("current", Type::BOOL),
+        ("client_id", Type::UUID),
+        ("client_name", Type::TEXT),
     ];
 
     fn from_row(row: &Row) -> Result<Self, ApiError> {
@@ -52,6 +57,8 @@ impl FromRow for Session {
             last_used_at: row.get("last_used_at")?,
             expires_at: row.get("expires_at")?,
             current: row.get("current")?,
+            client_id: row.get("client_id")?,
+            client_name: row.get("client_name")?,
         })
     }
 }

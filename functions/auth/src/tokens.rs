@@ -73,7 +73,7 @@ fn rotate_statement(
         .reads(&[("session_id", Type::UUID)])
 }
 
-fn reused_statement(meta: &RequestMeta, presented: Vec<u8>) -> Statement {
+pub fn reused_statement(meta: &RequestMeta, presented: Vec<u8>) -> Statement {
     let event = Audit::new("auth.refresh_reused", "user").actor_from("user_id").resource_from("user_id");
     Statement::new(&REUSED)
         .bind("presented", presented)

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::wire::Fhir;
+use crate::wire::{Fhir, Origin};
 
 /// The day this statement last changed (FHIR requires a `date`).
 const PUBLISHED: &str = "2026-12-02";
@@ -37,9 +37,37 @@ struct Rest {
     resource: [ResourceCapability; 3],
 }
 
+/// SMART's security block: the service, and where to authorize and get tokens.
 #[derive(Serialize)]
 struct Security {
+    extension: [OauthUris; 1],
+    service: [CodeableConcept; 1],
     description: &'static str,
+}
+
+#[derive(Serialize)]
+struct OauthUris {
+    url: &'static str,
+    extension: [UriExtension; 2],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UriExtension {
+    url: &'static str,
+    value_uri: String,
+}
+
+#[derive(Serialize)]
+struct CodeableConcept {
+    coding: [Coding; 1],
+    text: &'static str,
+}
+
+#[derive(Serialize)]
+struct Coding {
+    system: &'static str,
+    code: &'static str,
 }
 
 #[derive(Serialize)]
@@ -102,7 +130,8 @@ fn resource(kind: &'static str, interactions: &[&'static str], params: &[Param])
     }
 }
 
-pub async fn metadata() -> Fhir<CapabilityStatement> {
+pub async fn metadata(Origin(origin): Origin) -> Fhir<CapabilityStatement> {
+    let oauth = |endpoint: &str| format!("{origin}/api/auth/oauth/{endpoint}");
     Fhir::ok(CapabilityStatement {
         resource_type: "CapabilityStatement",
         status: "active",
@@ -117,9 +146,25 @@ pub async fn metadata() -> Fhir<CapabilityStatement> {
                             organizations. Search results are paged with _count (1-100, default 20); follow the \
                             Bundle's next link.",
             security: Security {
-                description: "Send Authorization: Bearer <access token> from POST /api/auth/login. A user \
+                extension: [OauthUris {
+                    url: "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    extension: [
+                        UriExtension { url: "authorize", value_uri: oauth("authorize") },
+                        UriExtension { url: "token", value_uri: oauth("token") },
+                    ],
+                }],
+                service: [CodeableConcept {
+                    coding: [Coding {
+                        system: "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        code: "SMART-on-FHIR",
+                    }],
+                    text: "OAuth2 using SMART-on-FHIR profile (see .well-known/smart-configuration)",
+                }],
+                description: "Send Authorization: Bearer <access token>: a SMART app's (see \
+                              .well-known/smart-configuration), or one from POST /api/auth/login. A user \
                               reaches the patients they created personally, those of their organizations (by \
-                              role) and those of their care team; an admin reaches every patient.",
+                              role) and those of their care team; an admin reaches every patient. An app \
+                              reaches what its scopes grant, within its user's reach and its organization.",
             },
             resource: [
                 resource("Patient", &["read", "search-type", "create", "update", "delete"], PATIENT_SEARCH),

@@ -13,15 +13,18 @@ mod patient_map;
 mod practitioner;
 mod resources;
 mod search;
+mod smart;
 mod wire;
 
 use axum::Router;
+use axum::http::{HeaderName, Method, header};
 use axum::middleware::map_response;
 use axum::routing::{MethodRouter, any, get};
 use shared::db::Statement;
 use shared::http::panic_response;
 use shared::{ApiError, AppState};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
 
 const BASE: &str = "/api/fhir";
 const METADATA: &str = "/api/fhir/metadata";
@@ -31,13 +34,16 @@ const PRACTITIONERS: &str = "/api/fhir/Practitioner";
 const PRACTITIONER: &str = "/api/fhir/Practitioner/{id}";
 const ORGANIZATIONS: &str = "/api/fhir/Organization";
 const ORGANIZATION: &str = "/api/fhir/Organization/{id}";
+const SMART_CONFIGURATION: &str = "/api/fhir/.well-known/smart-configuration";
 
 /// Every path this function serves; template.yaml must route each of them here.
-pub const ROUTES: &[&str] = &[METADATA, PATIENTS, PATIENT, PRACTITIONERS, PRACTITIONER, ORGANIZATIONS, ORGANIZATION];
+pub const ROUTES: &[&str] =
+    &[METADATA, SMART_CONFIGURATION, PATIENTS, PATIENT, PRACTITIONERS, PRACTITIONER, ORGANIZATIONS, ORGANIZATION];
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(METADATA, only(get(capability::metadata)))
+        .route(SMART_CONFIGURATION, only(get(smart::configuration)))
         .route(PATIENTS, only(get(patient::search).post(patient::create)))
         .route(PATIENT, only(get(patient::read).put(patient::update).delete(patient::remove)))
         .route(PRACTITIONERS, only(get(practitioner::search)))
@@ -50,7 +56,27 @@ pub fn router(state: AppState) -> Router {
         .route("/api/fhir/{*rest}", any(unsupported))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(map_response(wire::operation_outcome))
+        .layer(cors())
         .with_state(state)
+}
+
+/// Browser apps (a SMART app is often one, on its own origin) read FHIR cross-origin
+/// with a Bearer token: any origin may, since no cookie ever authenticates here. The
+/// preflight is answered before routing, so it needs no token.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+            HeaderName::from_static("if-none-exist"),
+            HeaderName::from_static("prefer"),
+        ])
+        .expose_headers([header::ETAG, header::LOCATION, header::LAST_MODIFIED])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// A route's methods, and 405 for any other (here, so it becomes an OperationOutcome).

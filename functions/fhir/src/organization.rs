@@ -3,7 +3,8 @@
 
 use axum::extract::State;
 use axum::http::Uri;
-use shared::auth::{Principal, RoleScoped};
+use shared::auth::Principal;
+use shared::auth::scopes::{Permission, Resource};
 use shared::extract::Id;
 use shared::query::Query;
 use shared::records::FromRow;
@@ -12,6 +13,7 @@ use shared::{ApiError, AppState};
 
 use crate::resources::{Bundle, Meta, OrganizationResource};
 use crate::search::{self, Searchset};
+use crate::smart::FhirPrincipal;
 use crate::wire::{Fhir, Origin};
 
 fn to_resource(organization: Organization) -> OrganizationResource {
@@ -26,9 +28,10 @@ fn to_resource(organization: Organization) -> OrganizationResource {
 
 pub async fn read(
     State(state): State<AppState>,
-    principal: RoleScoped,
+    principal: FhirPrincipal,
     Id(id): Id,
 ) -> Result<Fhir<OrganizationResource>, ApiError> {
+    let principal = principal.permit(Resource::Organization, Permission::Read)?;
     let row = orgs::read_statement(principal.caller(), id)
         .query_opt(&state.db)
         .await?
@@ -40,11 +43,12 @@ pub async fn read(
 
 pub async fn search(
     State(state): State<AppState>,
-    principal: RoleScoped,
+    principal: FhirPrincipal,
     Origin(origin): Origin,
     uri: Uri,
     mut query: Query,
 ) -> Result<Fhir<Bundle<OrganizationResource>>, ApiError> {
+    let principal = principal.permit(Resource::Organization, Permission::Search)?;
     let page = search::page(&mut query);
     query.finish()?;
     let rows = orgs::list_statement(principal.caller(), &page).query(&state.db).await?;

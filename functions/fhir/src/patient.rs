@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::http::Uri;
 use shared::access::{self, Reach};
 use shared::audit::{Audit, Verdict};
+use shared::auth::scopes::{Permission, Resource};
 use shared::auth::{Principal, Role, RoleScoped};
 use shared::db::{Sql, Statement};
 use shared::extract::{Id, IfMatch};
@@ -23,6 +24,7 @@ use uuid::Uuid;
 use crate::patient_map::{PatientFields, from_input, to_resource};
 use crate::resources::{Bundle, Gender, PatientInput, PatientResource};
 use crate::search::{self, Searchset};
+use crate::smart::FhirPrincipal;
 use crate::wire::{Fhir, FhirBody, Origin};
 
 static READ: Sql = sql!("sql/patient_read.sql");
@@ -48,10 +50,11 @@ fn answer(patient: Patient, practitioners: Vec<Uuid>) -> Fhir<PatientResource> {
 
 pub async fn read(
     State(state): State<AppState>,
-    principal: RoleScoped,
+    principal: FhirPrincipal,
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<Fhir<PatientResource>, ApiError> {
+    let principal = principal.permit(Resource::Patient, Permission::Read)?;
     let row = read_statement(&principal, &meta, id).query_opt(&state.db).await?.ok_or_else(not_found)?;
     Ok(answer(Patient::from_row(&row)?, column(&row, "practitioners")?))
 }
@@ -76,12 +79,13 @@ struct Filters {
 
 pub async fn search(
     State(state): State<AppState>,
-    principal: RoleScoped,
+    principal: FhirPrincipal,
     meta: RequestMeta,
     Origin(origin): Origin,
     uri: Uri,
     mut query: Query,
 ) -> Result<Fhir<Bundle<PatientResource>>, ApiError> {
+    let principal = principal.permit(Resource::Patient, Permission::Search)?;
     let page = search::page(&mut query);
     let filters = Filters {
         name: query.contains("name", 100),
@@ -118,10 +122,11 @@ fn search_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page,
 
 pub async fn create(
     State(state): State<AppState>,
-    principal: RoleScoped,
+    principal: FhirPrincipal,
     meta: RequestMeta,
     FhirBody(input): FhirBody<PatientInput>,
 ) -> Result<Fhir<PatientResource>, ApiError> {
+    let principal = principal.permit(Resource::Patient, Permission::Create)?;
     let fields = from_input(input)?;
     if fields.practitioners.as_ref().is_some_and(|p| !p.is_empty()) {
         return Err(ApiError::invalid_field(
@@ -149,12 +154,13 @@ pub async fn create(
 
 pub async fn update(
     State(state): State<AppState>,
-    principal: RoleScoped,
+    principal: FhirPrincipal,
     meta: RequestMeta,
     Id(id): Id,
     IfMatch(expected): IfMatch,
     FhirBody(input): FhirBody<PatientInput>,
 ) -> Result<Fhir<PatientResource>, ApiError> {
+    let principal = principal.permit(Resource::Patient, Permission::Update)?;
     let fields = from_input(input)?;
     match fields.id.as_deref().map(str::parse::<Uuid>) {
         Some(Ok(body_id)) if body_id == id => {}
@@ -221,10 +227,11 @@ fn update_statement(
 
 pub async fn remove(
     State(state): State<AppState>,
-    principal: RoleScoped,
+    principal: FhirPrincipal,
     meta: RequestMeta,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
+    let principal = principal.permit(Resource::Patient, Permission::Delete)?;
     patients::delete_patient(&state, &principal, &meta, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

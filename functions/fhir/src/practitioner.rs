@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::Uri;
-use shared::auth::RoleScoped;
+use shared::auth::scopes::{Permission, Resource};
 use shared::extract::Id;
 use shared::query::Query;
 use shared::records::FromRow;
@@ -13,6 +13,7 @@ use shared::{ApiError, AppState};
 use crate::patient_map::human_name;
 use crate::resources::{Bundle, CodeableConcept, ContactPoint, Identifier, Meta, PractitionerResource, Qualification};
 use crate::search::{self, Searchset};
+use crate::smart::FhirPrincipal;
 use crate::wire::{Fhir, Origin};
 
 /// Where licence numbers come from: this system's own naming of them.
@@ -36,9 +37,10 @@ fn to_resource(doctor: Doctor) -> PractitionerResource {
 
 pub async fn read(
     State(state): State<AppState>,
-    principal: RoleScoped,
+    principal: FhirPrincipal,
     Id(id): Id,
 ) -> Result<Fhir<PractitionerResource>, ApiError> {
+    let principal = principal.permit(Resource::Practitioner, Permission::Read)?;
     let row = doctors::read_statement(&principal, id)
         .query_opt(&state.db)
         .await?
@@ -50,11 +52,12 @@ pub async fn read(
 
 pub async fn search(
     State(state): State<AppState>,
-    principal: RoleScoped,
+    principal: FhirPrincipal,
     Origin(origin): Origin,
     uri: Uri,
     mut query: Query,
 ) -> Result<Fhir<Bundle<PractitionerResource>>, ApiError> {
+    let principal = principal.permit(Resource::Practitioner, Permission::Search)?;
     let page = search::page(&mut query);
     let name = query.contains("name", 100);
     query.finish()?;

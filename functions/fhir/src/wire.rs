@@ -4,8 +4,7 @@
 //! it - re-rendered as an OperationOutcome with the status it already had.
 
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -129,31 +128,7 @@ impl<T: Serialize> IntoResponse for Fhir<T> {
     }
 }
 
-/// `scheme://host` of the request as the client addressed it - API Gateway sends
-/// `X-Forwarded-Proto` and `Host` - for the absolute URLs in Bundles.
-pub struct Origin(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for Origin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let header_text = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-        let scheme = match header_text("x-forwarded-proto").map(|p| p.split(',').next().unwrap_or("").trim()) {
-            Some(p) if p.eq_ignore_ascii_case("https") => "https",
-            _ => "http",
-        };
-        let host = header_text(header::HOST.as_str())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .filter(|h| is_host(h))
-            .ok_or_else(|| ApiError::invalid_field("Host", "must name the host the request was sent to"))?;
-        Ok(Origin(format!("{scheme}://{host}")))
-    }
-}
-
-/// A DNS name or IP literal with an optional port: nothing that could bend a link.
-fn is_host(host: &str) -> bool {
-    !host.is_empty() && host.len() <= 255 && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-}
+pub use shared::extract::Origin;
 
 /// Re-renders an error answer (it carries an `ErrorReport`) as an OperationOutcome,
 /// keeping its status and headers (`Retry-After`).
@@ -204,16 +179,6 @@ fn issue_code(status: StatusCode) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts_that_could_bend_a_link_are_refused() {
-        for good in ["api.example.com", "127.0.0.1:3000", "[::1]:8080", "abc.execute-api.eu-west-1.amazonaws.com"] {
-            assert!(is_host(good), "{good}");
-        }
-        for bad in ["", "evil.com/path", "a b", "x@y", "h?q=1", "a\\b"] {
-            assert!(!is_host(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn arrays_in_place_of_objects_are_found() {

@@ -4,6 +4,7 @@
 //! each statement composes (`shared::access`): a non-member finds nothing (404), a
 //! member whose role does not allow it is refused (403).
 
+mod apps;
 mod invitations;
 mod members;
 mod oversight;
@@ -34,9 +35,12 @@ const ACCEPT: &str = "/api/orgs/invitations/accept";
 const AUDIT: &str = "/api/orgs/{id}/audit";
 const GRANTS: &str = "/api/orgs/{id}/emergency-access";
 const GRANT: &str = "/api/orgs/{id}/emergency-access/{grant_id}";
+const APPS: &str = "/api/orgs/{id}/apps";
+const APP: &str = "/api/orgs/{id}/apps/{client_id}";
 
 /// Every path this function serves; template.yaml must route each of them here.
-pub const ROUTES: &[&str] = &[COLLECTION, ITEM, MEMBERS, MEMBER, INVITATIONS, INVITATION, ACCEPT, AUDIT, GRANTS, GRANT];
+pub const ROUTES: &[&str] =
+    &[COLLECTION, ITEM, MEMBERS, MEMBER, INVITATIONS, INVITATION, ACCEPT, AUDIT, GRANTS, GRANT, APPS, APP];
 
 static CREATE: Sql = sql!("sql/create.sql");
 static LIST: Sql = sql!("sql/list.sql");
@@ -55,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route(AUDIT, get(oversight::audit))
         .route(GRANTS, get(oversight::grants))
         .route(GRANT, put(oversight::review))
+        .route(APPS, get(apps::list).post(apps::register))
+        .route(APP, delete(apps::remove))
         .with_state(state)
 }
 
@@ -192,5 +198,6 @@ pub fn statements() -> Vec<Statement> {
     all.extend(members::statements(&caller, &meta));
     all.extend(invitations::statements(&caller, &meta));
     all.extend(oversight::statements(&caller, &meta));
+    all.extend(apps::statements(&caller, &meta));
     all
 }

@@ -2,7 +2,9 @@
 -- sessions revoked, expired, or unused for 30 days (their refresh tokens go with them);
 -- refresh tokens past their expiry; email tokens used or expired; login failures older
 -- than the throttling window; MFA challenges spent or expired; queued emails whose link
--- has expired, unless a sender holds them. Audit events are never pruned here.
+-- has expired, unless a sender holds them; authorization codes a day past their
+-- expiry (kept that long so a late second use still revokes what the first issued);
+-- client-assertion ids past their assertion's `exp`. Audit events are never pruned here.
 WITH sessions_gone AS (
     DELETE FROM sessions
     WHERE revoked_at IS NOT NULL OR expires_at <= now() OR last_used_at <= now() - interval '30 days'
@@ -19,6 +21,12 @@ WITH sessions_gone AS (
 ), challenges_gone AS (
     DELETE FROM mfa_challenges WHERE spent_at IS NOT NULL OR expires_at <= now()
     RETURNING token_hash
+), codes_gone AS (
+    DELETE FROM oauth_codes WHERE expires_at <= now() - interval '1 day'
+    RETURNING code_hash
+), assertions_gone AS (
+    DELETE FROM oauth_assertions WHERE expires_at <= now()
+    RETURNING jti
 ), mail_gone AS (
     DELETE FROM mail_outbox WHERE discard_after <= now() AND (claimed_until IS NULL OR claimed_until <= now())
     RETURNING id
@@ -28,4 +36,6 @@ SELECT (SELECT count(*) FROM sessions_gone) AS sessions,
        (SELECT count(*) FROM email_tokens_gone) AS email_tokens,
        (SELECT count(*) FROM login_failures_gone) AS login_failures,
        (SELECT count(*) FROM challenges_gone) AS mfa_challenges,
+       (SELECT count(*) FROM codes_gone) AS oauth_codes,
+       (SELECT count(*) FROM assertions_gone) AS oauth_assertions,
        (SELECT count(*) FROM mail_gone) AS mail_discarded

@@ -46,6 +46,20 @@ pub struct Caller {
     /// This request should move the session's `last_used_at` (once a minute, see
     /// `state::SessionTouches`).
     pub touch_session: bool,
+    /// The app acting for the user, when the token is a SMART grant's (`/api/fhir` only).
+    pub app: Option<AppGrant>,
+}
+
+/// What a SMART app's token narrows a user's reach to, for one request: the app (its
+/// `client_id`, which audit events record), its organization (an app of an organization
+/// reaches only that organization's patients) and, when the interaction is granted only
+/// by `patient/` scopes, the launch patient. `Statement::acting_as` composes these into
+/// every access piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppGrant {
+    pub client_id: Uuid,
+    pub organization: Option<Uuid>,
+    pub patient: Option<Uuid>,
 }
 
 impl Caller {
@@ -53,7 +67,14 @@ impl Caller {
     /// (each function's `statements()`, for the schema test): as most requests are, with
     /// no `last_used_at` write due.
     pub fn placeholder(role: Role) -> Self {
-        Self { id: Uuid::nil(), role, session_id: Uuid::nil(), session_idle_minutes: 60, touch_session: false }
+        Self {
+            id: Uuid::nil(),
+            role,
+            session_id: Uuid::nil(),
+            session_idle_minutes: 60,
+            touch_session: false,
+            app: None,
+        }
     }
 }
 
@@ -61,23 +82,35 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthorized("Authentication is required: send Authorization: Bearer <token>.".into())
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("The Authorization header must be: Bearer <token>.".into()))?;
-        let claims = state.jwt.verify(token)?;
-        Ok(Caller {
-            id: claims.sub,
-            role: claims.role,
-            session_id: claims.sid,
-            session_idle_minutes: state.settings.session_idle_minutes,
-            touch_session: state.session_touches.due(claims.sid),
-        })
+        let claims = state.jwt.verify(bearer_token(parts)?)?;
+        Ok(Caller::from_token(state, claims.sub, claims.role, claims.sid, None))
     }
+}
+
+impl Caller {
+    /// The caller a verified token names.
+    pub fn from_token(state: &AppState, id: Uuid, role: Role, session_id: Uuid, app: Option<AppGrant>) -> Self {
+        Caller {
+            id,
+            role,
+            session_id,
+            session_idle_minutes: state.settings.session_idle_minutes,
+            touch_session: state.session_touches.due(session_id),
+            app,
+        }
+    }
+}
+
+/// The token of the request's `Authorization: Bearer` header (401 without one).
+pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthorized("Authentication is required: send Authorization: Bearer <token>.".into())
+    })?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("The Authorization header must be: Bearer <token>.".into()))
 }

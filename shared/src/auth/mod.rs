@@ -9,9 +9,10 @@ pub mod jwt;
 pub mod password;
 mod principal;
 pub mod refresh;
+pub mod scopes;
 pub mod totp;
 
-pub use caller::{Caller, Role};
+pub use caller::{AppGrant, Caller, Role, bearer_token};
 pub use jwt::JwtKeys;
 pub use principal::{Admin, Principal, RoleScoped, Scope};
 

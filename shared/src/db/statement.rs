@@ -37,9 +37,9 @@ use uuid::Uuid;
 use super::Db;
 use super::template::scan;
 use crate::ApiError;
-use crate::access::{self, Membership, Reach};
+use crate::access::{self, AppLimit, Membership, OrgFilter, Reach};
 use crate::audit::{AccessSource, Audit, AuditShape};
-use crate::auth::{Principal, Scope};
+use crate::auth::{AppGrant, Principal, Scope};
 use crate::http::RequestMeta;
 
 /// A Rust type a statement parameter can have, with the Postgres type it binds as.
@@ -52,7 +52,7 @@ macro_rules! sql_types {
 }
 sql_types! {
     bool => BOOL, i32 => INT4, i64 => INT8, String => TEXT, &'static str => TEXT, Vec<u8> => BYTEA,
-    Vec<Vec<u8>> => BYTEA_ARRAY, Vec<Uuid> => UUID_ARRAY,
+    Vec<Vec<u8>> => BYTEA_ARRAY, Vec<Uuid> => UUID_ARRAY, Vec<String> => TEXT_ARRAY, serde_json::Value => JSONB,
     Uuid => UUID, Date => DATE, OffsetDateTime => TIMESTAMPTZ, IpAddr => INET,
 }
 
@@ -110,6 +110,9 @@ pub struct Statement {
     touches: bool,
     /// The principal reaches every patient (an admin), set by `acting_as`.
     reaches_all: bool,
+    /// The SMART app acting for the principal, if any (`acting_as`).
+    app: Option<AppGrant>,
+    app_limit: AppLimit,
     pieces: Vec<Piece>,
     audit: Option<AuditShape>,
     reads: Vec<&'static [Column]>,
@@ -126,9 +129,9 @@ enum Piece {
 }
 
 impl Piece {
-    fn cte(self, all: bool) -> String {
+    fn cte(self, all: bool, app: AppLimit) -> String {
         match self {
-            Piece::Reach(reach) => reach.cte(all),
+            Piece::Reach(reach) => reach.cte(all, app),
             Piece::Membership(membership) => membership.cte(),
             Piece::Grant(name) => access::grant_cte(name),
         }
@@ -150,7 +153,7 @@ pub struct Rendered {
     pub names: Vec<String>,
 }
 
-type CacheKey = (usize, bool, bool, bool, Vec<Piece>, Option<AuditShape>);
+type CacheKey = (usize, bool, bool, bool, AppLimit, Vec<Piece>, Option<AuditShape>);
 static RENDERED: LazyLock<RwLock<HashMap<CacheKey, Arc<Rendered>>>> = LazyLock::new(Default::default);
 
 impl Statement {
@@ -161,6 +164,8 @@ impl Statement {
             guarded: false,
             touches: false,
             reaches_all: false,
+            app: None,
+            app_limit: AppLimit::None,
             pieces: Vec::new(),
             audit: None,
             reads: Vec::new(),
@@ -179,10 +184,16 @@ impl Statement {
         self.reaches_all = matches!(principal.scope(), Scope::All);
         self.guarded = true;
         self.touches = caller.touch_session;
+        self.app = caller.app;
+        self.app_limit = if caller.app.is_some() { AppLimit::App } else { AppLimit::None };
+        let app = caller.app.unwrap_or(AppGrant { client_id: Uuid::nil(), organization: None, patient: None });
         self.push("actor", caller.id, true)
             .push("edits_all", principal.edits_all(), true)
             .push("session", caller.session_id, true)
             .push("idle_minutes", caller.session_idle_minutes, true)
+            .push("app_client", caller.app.map(|a| a.client_id), true)
+            .push("app_organization", app.organization, true)
+            .push("app_patient", app.patient, true)
     }
 
     /// Composes `reach` for one patient (`Reach::Patient`, `Reach::PatientOfMapping`).
@@ -197,8 +208,22 @@ impl Statement {
 
     /// Composes `reach` for a list: every patient the principal reaches, filtered by
     /// organization and name, bounded by the page when `list.limit` is set.
-    pub fn reaching_patients(self, list: access::Patients) -> Self {
-        let (organization, personal) = list.organization.params();
+    /// Under an app, the organization filter is narrowed to the app's organization
+    /// inside the sources (so a page is still a page), and a launch patient replaces
+    /// the sources.
+    pub fn reaching_patients(mut self, list: access::Patients) -> Self {
+        let (organization, personal) = match self.app.and_then(|a| a.organization) {
+            None => list.organization.params(),
+            Some(app_org) => match list.organization {
+                OrgFilter::Any => (Some(app_org), false),
+                OrgFilter::Org(asked) if asked == app_org => (Some(app_org), false),
+                // Another organization, or personal patients: none of the app's.
+                _ => (Some(app_org), true),
+            },
+        };
+        if self.app.is_some_and(|a| a.patient.is_some()) {
+            self.app_limit = AppLimit::LaunchPatient;
+        }
         self.piece(Piece::Reach(Reach::Patients))
             .push("reach_organization", organization, true)
             .push("reach_personal", personal, true)
@@ -277,13 +302,14 @@ impl Statement {
             self.guarded,
             self.touches,
             self.reaches_all,
+            self.app_limit,
             self.pieces.clone(),
             self.audit.clone(),
         );
         if let Some(hit) = RENDERED.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(hit.clone());
         }
-        let pieces: Vec<String> = self.pieces.iter().map(|p| p.cte(self.reaches_all)).collect();
+        let pieces: Vec<String> = self.pieces.iter().map(|p| p.cte(self.reaches_all, self.app_limit)).collect();
         let audit = self.audit.as_ref().map(|a| (a, self.access_source()));
         let rendered = Arc::new(render(self.sql.text, self.guarded, self.touches, &pieces, audit)?);
         RENDERED.write().unwrap_or_else(|e| e.into_inner()).insert(key, rendered.clone());
@@ -437,7 +463,9 @@ fn render(
         first.push(SESSION_TOUCH);
     }
     first.extend(pieces.iter().map(String::as_str));
-    let audit = audit.map(|(a, source)| a.cte(check_in_audit.then_some(SESSION_CHECK), source));
+    // The app behind the request, when there is a principal to have one.
+    let client = if guarded { ":app_client" } else { "NULL::uuid" };
+    let audit = audit.map(|(a, source)| a.cte(check_in_audit.then_some(SESSION_CHECK), source, client));
     let composed = match scan(template)?.ctes {
         Some((with_end, ctes_end)) => {
             let (head, tail) = (&template[with_end..ctes_end], &template[ctes_end..]);

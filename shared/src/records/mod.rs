@@ -4,6 +4,7 @@
 //! statement that feeds it returns), and the parsing of create and update bodies.
 
 pub mod access_log;
+pub mod app;
 pub mod doctor;
 pub mod emergency;
 pub mod mapping;

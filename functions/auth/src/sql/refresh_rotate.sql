@@ -2,12 +2,13 @@
 -- whose idle clock and expiry move on. The session must be live (not revoked, not
 -- idle past the limit, not expired) and its user active. `rotated_at IS NULL` in the
 -- WHERE lets exactly one of two concurrent refreshes win. The role is read from the
--- user row, so a promotion or demotion lands here.
+-- user row, so a promotion or demotion lands here. A SMART grant's refresh tokens are
+-- the OAuth token endpoint's (`client_id` set): refused here.
 WITH old AS (
     UPDATE refresh_tokens t SET rotated_at = now()
     FROM sessions s JOIN users u ON u.id = s.user_id
     WHERE t.token_hash = :presented AND t.rotated_at IS NULL AND t.expires_at > now()
-      AND s.id = t.family_id AND s.revoked_at IS NULL AND s.expires_at > now()
+      AND s.id = t.family_id AND s.client_id IS NULL AND s.revoked_at IS NULL AND s.expires_at > now()
       AND s.last_used_at > now() - make_interval(mins => :idle_minutes) AND u.status = 'active'
     RETURNING t.family_id, t.user_id
 ), touched AS (
