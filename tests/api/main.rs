@@ -29,6 +29,7 @@ mod round_trips;
 mod schema;
 mod sessions;
 mod smart;
+mod smart_grants;
 mod statements;
 mod template;
 mod tenancy;

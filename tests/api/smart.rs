@@ -17,39 +17,39 @@ use crate::orgs::{clinic, org_patient};
 
 const HOST: &str = "api.example.test";
 const ORIGIN: &str = "http://api.example.test";
-const REDIRECT: &str = "http://localhost:5555/callback";
+pub(crate) const REDIRECT: &str = "http://localhost:5555/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-long-enough-verifier";
 const ID_TOKEN_KEY: &str = include_str!("../support/keys/id_token_rsa.pem");
 const CLIENT_RSA: &str = include_str!("../support/keys/client_rsa.pem");
 const CLIENT_EC: &str = include_str!("../support/keys/client_ec.pem");
 
-async fn smart_app() -> TestApp {
+pub(crate) async fn smart_app() -> TestApp {
     let database_url = api_tests::fresh_database().await;
     let keys = json!([{ "kid": "test-1", "pem": ID_TOKEN_KEY }]).to_string();
     TestApp::with_settings(settings(&database_url, &[("SMART_SIGNING_KEYS", &keys)]), database_url)
 }
 
-struct Raw {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
+pub(crate) struct Raw {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
 }
 
 impl Raw {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
     }
-    fn header(&self, name: &str) -> &str {
+    pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
     /// The hidden `csrf_token` of an HTML page.
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         let start = self.text.find("name=\"csrf_token\" value=\"").expect("a csrf_token field") + 25;
         let end = self.text[start..].find('"').unwrap() + start;
         self.text[start..end].to_owned()
     }
     /// A query parameter of the redirect's Location.
-    fn location_param(&self, name: &str) -> Option<String> {
+    pub fn location_param(&self, name: &str) -> Option<String> {
         let location = self.header("location");
         let query = location.split_once('?')?.1;
         form_pairs(query).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
@@ -76,7 +76,7 @@ fn urldecode(text: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-fn encode(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(n, v)| {
@@ -93,7 +93,7 @@ fn encode(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-async fn raw(app: &TestApp, method: Method, uri: &str, form: Option<String>, token: Option<&str>) -> Raw {
+pub(crate) async fn raw(app: &TestApp, method: Method, uri: &str, form: Option<String>, token: Option<&str>) -> Raw {
     let mut request = Request::builder().method(method).uri(uri).header(header::HOST, HOST);
     if let Some(token) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -116,13 +116,13 @@ fn challenge() -> String {
     URL_SAFE_NO_PAD.encode(shared::auth::sha256(VERIFIER.as_bytes()))
 }
 
-async fn register(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
+pub(crate) async fn register(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
     let created = app.post(path, &body, Some(token)).await;
     created.expect(201, "created");
     created.data().clone()
 }
 
-fn authorize_query(client_id: &str, scope: &str) -> String {
+pub(crate) fn authorize_query(client_id: &str, scope: &str) -> String {
     encode(&[
         ("response_type", "code"),
         ("client_id", client_id),
@@ -136,7 +136,7 @@ fn authorize_query(client_id: &str, scope: &str) -> String {
 }
 
 /// Signs in on the authorize page and approves; picks `patient` when the page asks.
-async fn approve(app: &TestApp, client_id: &str, scope: &str, email: &str, patient: Option<&str>) -> Raw {
+pub(crate) async fn approve(app: &TestApp, client_id: &str, scope: &str, email: &str, patient: Option<&str>) -> Raw {
     let page =
         raw(app, Method::GET, &format!("/api/auth/oauth/authorize?{}", authorize_query(client_id, scope)), None, None)
             .await;
@@ -176,7 +176,7 @@ async fn approve(app: &TestApp, client_id: &str, scope: &str, email: &str, patie
     }
 }
 
-async fn exchange(app: &TestApp, client_id: &str, code: &str) -> Raw {
+pub(crate) async fn exchange(app: &TestApp, client_id: &str, code: &str) -> Raw {
     let form = encode(&[
         ("grant_type", "authorization_code"),
         ("code", code),

@@ -33,6 +33,8 @@ pub struct AuditEvent {
     access: Option<String>,
     purpose: Option<String>,
     emergency_access_id: Option<Uuid>,
+    /// The SMART app the access went through (null: a first-party token).
+    client_id: Option<Uuid>,
 }
 
 impl FromRow for AuditEvent {
@@ -50,6 +52,7 @@ impl FromRow for AuditEvent {
         ("access", Type::TEXT),
         ("purpose", Type::TEXT),
         ("emergency_access_id", Type::UUID),
+        ("client_id", Type::UUID),
     ];
 
     fn from_row(row: &Row) -> Result<Self, ApiError> {
@@ -68,6 +71,7 @@ impl FromRow for AuditEvent {
             access: row.get("access")?,
             purpose: row.get("purpose")?,
             emergency_access_id: row.get("emergency_access_id")?,
+            client_id: row.get("client_id")?,
         })
     }
 }

@@ -24,6 +24,8 @@ pub struct Entry {
     pub access: Option<String>,
     pub purpose: Option<String>,
     pub emergency_access_id: Option<Uuid>,
+    /// The SMART app the access went through (null: a first-party token).
+    pub client_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +48,7 @@ impl FromRow for Entry {
         ("access", Type::TEXT),
         ("purpose", Type::TEXT),
         ("emergency_access_id", Type::UUID),
+        ("client_id", Type::UUID),
     ];
 
     fn from_row(row: &Row) -> Result<Self, ApiError> {
@@ -65,6 +68,7 @@ impl FromRow for Entry {
             access: row.get("access")?,
             purpose: row.get("purpose")?,
             emergency_access_id: row.get("emergency_access_id")?,
+            client_id: row.get("client_id")?,
         })
     }
 }

@@ -3,7 +3,7 @@
 -- produced it.
 WITH page AS (
     SELECT id, at, actor_id, action, resource_type, resource_id, outcome, request_id, source_ip, organization_id,
-           access, purpose, emergency_access_id
+           access, purpose, emergency_access_id, client_id
     FROM audit_events
     WHERE (:after::uuid IS NULL OR id < :after)
       AND (:actor_id::uuid IS NULL OR actor_id = :actor_id)
