@@ -27,6 +27,9 @@ from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome as OutcomeError
 from fhirpy.base.exceptions import ResourceNotFound
 
+import rest_calls
+from rest_calls import rest
+
 MODELS = {m.get_resource_type(): m for m in (Bundle, CapabilityStatement, OperationOutcome, Organization, Patient,
                                              Practitioner)}
 # Required bindings the generated models carry only as metadata, or not at all.
@@ -129,17 +132,7 @@ def every_response(response, *args, **kwargs):
 
 
 def sign_up(api, email):
-    body = {"name": "FHIR Client", "email": email, "password": "fhir-client-password"}
-    response = requests.post(f"{api}/api/auth/register", json=body, timeout=10)
-    check(response.status_code == 201, f"register {email}: {response.status_code} {response.text}")
-    return response.json()["data"]["access_token"]
-
-
-def rest(api, token, method, path, body=None):
-    response = requests.request(method, f"{api}{path}", json=body, timeout=10,
-                                headers={"Authorization": f"Bearer {token}"})
-    check(response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}")
-    return response.json()["data"]
+    return rest_calls.sign_up(api, email, "fhir-client-password", "FHIR Client")
 
 
 def main(api):

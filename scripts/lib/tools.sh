@@ -67,3 +67,30 @@ stop_moto() {
     fi
   done
 }
+
+# ensure_browser_tools: Debian's Chromium, and the npm packages of scripts/js (the SMART
+# JavaScript client, playwright-core) in a folder kept outside the clone and keyed by the
+# lockfile's hash, like the virtualenv. Only the packages' own code is installed: no
+# install scripts, no optional or peer dependencies (fhirclient's React Native ones), and
+# no browser download - playwright-core drives /usr/bin/chromium. Sets NODE_TOOLS (a
+# node_modules folder, for NODE_PATH).
+ensure_browser_tools() {
+  local root key dir
+  if ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then
+    echo "==> Installing Chromium and Node.js (Debian)"
+    as_root apt-get update -qq
+    apt_install chromium nodejs npm
+  fi
+  root=$(healthcare_tools_dir)
+  key=$(sha256sum scripts/js/package-lock.json | cut -c1-12)
+  dir="$root/node-$key"
+  if [ ! -f "$dir/node_modules/.installed" ]; then
+    echo "==> Installing fhirclient and playwright-core (npm) into $dir"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp scripts/js/package.json scripts/js/package-lock.json "$dir/"
+    (cd "$dir" && npm ci --ignore-scripts --omit=optional --omit=peer --no-audit --no-fund --loglevel=error)
+    touch "$dir/node_modules/.installed"
+  fi
+  export NODE_TOOLS="$dir/node_modules"
+}

@@ -17,7 +17,7 @@ const STYLE: &str = "\
 body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#eef2f6;color:#1c2733}\
 main{max-width:28rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:12px;\
 box-shadow:0 2px 12px rgba(20,40,70,.12)}\
-.brand{font-size:.85rem;letter-spacing:.08em;text-transform:uppercase;color:#4a6480;margin:0 0 .5rem}\
+.brand{font-size:.9rem;letter-spacing:.08em;text-transform:uppercase;color:#4a6480;margin:0 0 .5rem}\
 h1{font-size:1.4rem;margin:0 0 1rem}\
 p{margin:.5rem 0 1rem}\
 label{display:block;font-weight:600;margin:1rem 0 .3rem}\
@@ -29,11 +29,11 @@ background:#2b6cb0;color:#fff;cursor:pointer;margin:1.2rem .5rem 0 0}\
 button.secondary{background:#fff;color:#2b6cb0}\
 .error{background:#fdecec;border:1px solid #e3a1a1;color:#8a1c1c;padding:.6rem .8rem;border-radius:8px}\
 ul.scopes{padding-left:1.2rem}ul.scopes li{margin:.3rem 0}\
-fieldset{border:0;padding:0;margin:0}\
+fieldset{border:0;padding:0;margin:0}legend{font-weight:600;padding:0;margin:1rem 0 .3rem}\
 .patient{display:flex;gap:.6rem;align-items:center;padding:.6rem;border:1px solid #d5dee8;border-radius:8px;\
 margin:.4rem 0}\
-.patient span{color:#4a6480;font-size:.9rem}\
-.fine{font-size:.85rem;color:#4a6480}";
+.patient span{color:#4a6480;font-size:.9rem;font-weight:400}\
+.fine{font-size:.9rem;color:#4a6480}";
 
 static STYLE_HASH: LazyLock<String> = LazyLock::new(|| {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes());
@@ -167,7 +167,9 @@ pub fn picker(app: &str, choices: &[Choice], csrf: &str, error: Option<&str>, or
                 id = escape(&c.id),
                 name = escape(&c.name),
                 born = escape(&c.born),
-                checked = if i == 0 { " checked" } else { "" }
+                // Nothing is chosen for the person unless there is nothing to choose: a default
+                // patient is one click away from the wrong chart.
+                checked = if choices.len() == 1 { " checked" } else { "" }
             )
         })
         .collect();
