@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_organizations_and_care_teams"),
     migration!(9, "0009_restricted_emergency_portal"),
     migration!(10, "0010_smart_on_fhir"),
+    migration!(11, "0011_app_standing"),
 ];
 
 /// Any fixed number; it only has to be the same for every migrator.

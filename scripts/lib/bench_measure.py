@@ -248,13 +248,16 @@ def patient_read_sql(patient, owner, session):
     values = {"id": patient, "actor": owner, "sees_all": "false", "edits_all": "false",
               "session": session, "idle_minutes": "60", "touch_session": "true",
               "audit_action": "patient.read", "audit_resource_type": "patient", "audit_resource": patient,
-              "request_id": "pgbench", "source_ip": "127.0.0.1"}
+              "request_id": "pgbench", "source_ip": "127.0.0.1",
+              # A first-party token: no SMART app limits the reach.
+              "app_client": None, "app_organization": None, "app_patient": None}
     # pgbench gets it on one line, so comment lines go.
     sql = "\n".join(line for line in statement["sql"].splitlines() if not line.lstrip().startswith("--"))
     # Highest position first, so $1 does not match the start of $10.
     for n in range(len(statement["names"]), 0, -1):
         name, pg_type = statement["names"][n - 1], statement["types"][n - 1]
-        sql = sql.replace(f"${n}", f"'{values[name]}'::{pg_type}")
+        value = "NULL" if values[name] is None else f"'{values[name]}'"
+        sql = sql.replace(f"${n}", f"{value}::{pg_type}")
     return sql + ";\n"
 
 

@@ -125,6 +125,10 @@ const UNPIECED: &[(&str, &str)] = &[
     ("functions/oauth/src/sql/picked.sql", "no session yet (the grant is being made): calls the rule for the user"),
     ("functions/oauth/src/sql/identity.sql", "the signing-in user's own doctor or portal patient, for fhirUser"),
     (
+        "functions/oauth/src/sql/admitted.sql",
+        "no session yet: asks app_admits (migrations/0011) for the signing-in user",
+    ),
+    (
         "functions/oauth/src/sql/refresh.sql",
         "a grant's refresh checks its user is still a member, as the session check does",
     ),

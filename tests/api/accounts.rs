@@ -98,7 +98,19 @@ async fn prune_removes_only_what_is_past_its_window() {
          VALUES ('\\x01', now() - interval '16 minutes'), ('\\x02', now() - interval '1 minute');
          INSERT INTO mfa_challenges (token_hash, user_id, expires_at)
          SELECT '\\x03'::bytea, id, now() - interval '1 second' FROM users WHERE email = 'bob@example.com'
-         UNION ALL SELECT '\\x04'::bytea, id, now() + interval '5 minutes' FROM users WHERE email = 'bob@example.com';",
+         UNION ALL SELECT '\\x04'::bytea, id, now() + interval '5 minutes' FROM users WHERE email = 'bob@example.com';
+         INSERT INTO oauth_apps (id, created_by, name, redirect_uris, confidential, backend, scopes)
+         SELECT '00000000-0000-7000-8000-000000000001', id, 'App', '{}', false, false, 'user/*.rs'
+         FROM users WHERE email = 'ada@example.com';
+         -- A code is kept a day past its expiry (its reuse must still find it), an
+         -- assertion's jti until its exp.
+         INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at)
+         SELECT h, '00000000-0000-7000-8000-000000000001', id, 'http://localhost/cb', 'user/*.rs', 'c', at
+         FROM users, (VALUES ('\\x05'::bytea, now() - interval '25 hours'), ('\\x06', now() - interval '23 hours')) v (h, at)
+         WHERE email = 'ada@example.com';
+         INSERT INTO oauth_assertions (client_id, jti, expires_at)
+         VALUES ('00000000-0000-7000-8000-000000000001', 'spent', now() - interval '1 second'),
+                ('00000000-0000-7000-8000-000000000001', 'live', now() + interval '4 minutes');",
     )
     .await
     .unwrap();
@@ -110,8 +122,8 @@ async fn prune_removes_only_what_is_past_its_window() {
         email_tokens: 1,
         login_failures: 1,
         mfa_challenges: 1,
-        oauth_codes: 0,
-        oauth_assertions: 0,
+        oauth_codes: 1,
+        oauth_assertions: 1,
         mail_discarded: 0,
     };
     assert_eq!(pruned, expected);
@@ -123,6 +135,7 @@ async fn prune_removes_only_what_is_past_its_window() {
     assert_eq!(left("email_tokens").await, 1);
     assert_eq!(left("login_failures").await, 1);
     assert_eq!(left("mfa_challenges").await, 1);
+    assert_eq!((left("oauth_codes").await, left("oauth_assertions").await), (1, 1));
     app.get("/api/patients", ada["access_token"].as_str()).await.expect(200, "success");
     app.post("/api/auth/refresh", &json!({"refresh_token": ada["refresh_token"]}), None).await.expect(200, "success");
     // A second prune finds nothing more.

@@ -43,9 +43,16 @@ impl Drop for Mailbox {
 }
 
 pub(crate) async fn app_with_mail() -> (TestApp, Mailbox) {
+    app_with_mail_and(&[]).await
+}
+
+/// `app_with_mail` with more settings.
+pub(crate) async fn app_with_mail_and(extra: &[(&str, &str)]) -> (TestApp, Mailbox) {
     let mailbox = Mailbox::new();
     let url = fresh_database().await;
-    let app = TestApp::with_settings(settings(&url, &[("MAIL_DIR", mailbox.dir.to_str().unwrap())]), url);
+    let mut vars = vec![("MAIL_DIR", mailbox.dir.to_str().unwrap())];
+    vars.extend_from_slice(extra);
+    let app = TestApp::with_settings(settings(&url, &vars), url);
     (app, mailbox)
 }
 

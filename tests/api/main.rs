@@ -30,6 +30,7 @@ mod schema;
 mod sessions;
 mod smart;
 mod smart_grants;
+mod smart_identity;
 mod statements;
 mod template;
 mod tenancy;

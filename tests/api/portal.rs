@@ -12,7 +12,7 @@ use crate::orgs::{clinic, join, org_patient, verify_email};
 
 /// Invites `email` to the patient at `path`, and accepts as that user (registered and
 /// verified here): the portal user's token.
-async fn portal_user(app: &TestApp, mailbox: &Mailbox, path: &str, inviter: &str, email: &str) -> String {
+pub(crate) async fn portal_user(app: &TestApp, mailbox: &Mailbox, path: &str, inviter: &str, email: &str) -> String {
     app.post(&format!("{path}/portal-invitation"), &json!({"email": email}), Some(inviter))
         .await
         .expect(201, "created");

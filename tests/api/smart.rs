@@ -16,11 +16,11 @@ use uuid::Uuid;
 use crate::orgs::{clinic, org_patient};
 
 const HOST: &str = "api.example.test";
-const ORIGIN: &str = "http://api.example.test";
+pub(crate) const ORIGIN: &str = "http://api.example.test";
 pub(crate) const REDIRECT: &str = "http://localhost:5555/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-long-enough-verifier";
-const ID_TOKEN_KEY: &str = include_str!("../support/keys/id_token_rsa.pem");
-const CLIENT_RSA: &str = include_str!("../support/keys/client_rsa.pem");
+pub(crate) const ID_TOKEN_KEY: &str = include_str!("../support/keys/id_token_rsa.pem");
+pub(crate) const CLIENT_RSA: &str = include_str!("../support/keys/client_rsa.pem");
 const CLIENT_EC: &str = include_str!("../support/keys/client_ec.pem");
 
 pub(crate) async fn smart_app() -> TestApp {
@@ -176,6 +176,18 @@ pub(crate) async fn approve(app: &TestApp, client_id: &str, scope: &str, email: 
     }
 }
 
+/// An ID token's claims, verified with the key our JWKS publishes under its `kid`.
+pub(crate) async fn id_claims(app: &TestApp, id_token: &str, client_id: &str) -> Value {
+    let jwks: JwkSet =
+        serde_json::from_value(raw(app, Method::GET, "/api/auth/oauth/jwks", None, None).await.json()).unwrap();
+    let kid = jsonwebtoken::decode_header(id_token).unwrap().kid.unwrap();
+    let key = DecodingKey::from_jwk(jwks.find(&kid).expect("the signing key is published")).unwrap();
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[client_id]);
+    validation.set_issuer(&[format!("{ORIGIN}/api/fhir")]);
+    jsonwebtoken::decode::<Value>(id_token, &key, &validation).unwrap().claims
+}
+
 pub(crate) async fn exchange(app: &TestApp, client_id: &str, code: &str) -> Raw {
     let form = encode(&[
         ("grant_type", "authorization_code"),
@@ -303,16 +315,7 @@ async fn a_standalone_launch_reads_the_picked_patient_only_and_its_tokens_are_a_
     assert_eq!(body["scope"], "openid launch/patient offline_access patient/Patient.rs");
     let access = body["access_token"].as_str().unwrap().to_owned();
 
-    // The ID token verifies with the published key.
-    let jwks: JwkSet =
-        serde_json::from_value(raw(&app, Method::GET, "/api/auth/oauth/jwks", None, None).await.json()).unwrap();
-    let id_token = body["id_token"].as_str().unwrap();
-    let kid = jsonwebtoken::decode_header(id_token).unwrap().kid.unwrap();
-    let key = DecodingKey::from_jwk(jwks.find(&kid).unwrap()).unwrap();
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[client_id]);
-    validation.set_issuer(&[format!("{ORIGIN}/api/fhir")]);
-    let claims = jsonwebtoken::decode::<Value>(id_token, &key, &validation).unwrap().claims;
+    let claims = id_claims(&app, body["id_token"].as_str().unwrap(), client_id).await;
     assert!(claims.get("fhirUser").is_none(), "{claims}");
 
     // Reads the launch patient; nobody else, and nothing outside FHIR.
@@ -491,7 +494,7 @@ async fn the_authorize_page_shows_what_it_cannot_redirect_and_redirects_the_rest
         .expect(429, "rate_limited");
 }
 
-fn assertion(
+pub(crate) fn assertion(
     key: &EncodingKey,
     alg: Algorithm,
     kid: &str,
@@ -507,12 +510,12 @@ fn assertion(
     jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
 
-fn pem_der(pem: &str) -> Vec<u8> {
+pub(crate) fn pem_der(pem: &str) -> Vec<u8> {
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::engine::general_purpose::STANDARD.decode(body).unwrap()
 }
 
-fn public_jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Value {
+pub(crate) fn public_jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Value {
     let mut jwk = Jwk::from_encoding_key(key, alg).unwrap();
     jwk.common.key_id = Some(kid.to_owned());
     serde_json::to_value(jwk).unwrap()

@@ -39,6 +39,7 @@ static FACTOR_SPENT: Sql = sql!("sql/factor_spent.sql");
 static PICKER: Sql = sql!("sql/picker.sql");
 static PICKED: Sql = sql!("sql/picked.sql");
 static IDENTITY: Sql = sql!("sql/identity.sql");
+static ADMITTED: Sql = sql!("sql/admitted.sql");
 static CODE_ISSUE: Sql = sql!("sql/code_issue.sql");
 
 /// How long a page's form may be filled in.
@@ -367,7 +368,25 @@ async fn sign_in(
     if user.mfa_enabled {
         return Ok(page::code(StatusCode::OK, app, &pending.at(Step::Code, Some(user_id)).seal(state)?, None, &to));
     }
-    Ok(page::consent(app, &pending.scopes(), &pending.at(Step::Consent, Some(user_id)).seal(state)?, &to))
+    consent(state, pending, app, user_id).await
+}
+
+/// Signed in (and past MFA): the consent page, for an account that may hold a grant of
+/// the app; anyone else may sign in again with another account.
+async fn consent(state: &AppState, pending: &Pending, app: &str, user: Uuid) -> Result<Response, ApiError> {
+    let to = origin_of(&pending.redirect_uri);
+    let row = admitted_statement(pending.client_id, user).query_one(&state.db).await?;
+    if !column::<bool>(&row, "admitted")? {
+        let message = format!("This account is not part of the clinic that registered {app}. Sign in with another.");
+        return Ok(page::sign_in(
+            StatusCode::FORBIDDEN,
+            app,
+            &pending.at(Step::SignIn, None).seal(state)?,
+            Some(&message),
+            &to,
+        ));
+    }
+    Ok(page::consent(app, &pending.scopes(), &pending.at(Step::Consent, Some(user)).seal(state)?, &to))
 }
 
 /// The TOTP step: a code newer than the last accepted one; a wrong one counts towards
@@ -404,7 +423,7 @@ async fn second_factor(
         None => false,
     };
     if spent {
-        return Ok(page::consent(app, &pending.scopes(), &pending.at(Step::Consent, Some(user)).seal(state)?, &to));
+        return consent(state, pending, app, user).await;
     }
     let email: String = column(&row, "email")?;
     let failed = failed_statement(meta, sha256(email.as_bytes()), Some(user)).query_one(&state.db).await?;
@@ -516,6 +535,10 @@ fn picked_statement(user: Uuid, patient: Uuid, organization: Option<Uuid>) -> St
         .reads(&[("id", Type::UUID)])
 }
 
+fn admitted_statement(client: Uuid, user: Uuid) -> Statement {
+    Statement::new(&ADMITTED).bind("client_id", client).bind("user_id", user).reads(&[("admitted", Type::BOOL)])
+}
+
 fn identity_statement(user: Uuid) -> Statement {
     Statement::new(&IDENTITY).bind("user_id", user).reads(&[("role", Type::TEXT), ("fhir_user", Type::TEXT)])
 }
@@ -541,6 +564,7 @@ pub(crate) fn statements() -> Vec<Statement> {
         picker_statement(id, None),
         picked_statement(id, id, None),
         identity_statement(id),
+        admitted_statement(id, id),
         issue_statement(&meta, &pending, id, issued),
     ]
 }
