@@ -36,6 +36,9 @@ async fn metadata_needs_no_token_and_describes_what_is_served() {
         (&json!("active"), &json!("instance"), &json!("4.0.1"))
     );
     assert!(cs["format"].as_array().unwrap().contains(&json!("json")));
+    // R4's cpb-14: kind instance carries implementation.
+    assert_eq!(cs["implementation"]["url"], "http://fhir.example.test/api/fhir");
+    assert!(cs["implementation"]["description"].is_string());
     let resources = cs["rest"][0]["resource"].as_array().unwrap();
     let of = |kind: &str| resources.iter().find(|r| r["type"] == kind).unwrap_or_else(|| panic!("{kind} listed"));
     let codes = |r: &Value, key: &str, field: &str| -> Vec<String> {
@@ -172,13 +175,24 @@ async fn read_is_owner_only_audited_and_lists_doctors_most_recent_first() {
     let response = app.fhir_get(&format!("/api/fhir/Patient/{id}"), &token).await;
     let p = response.expect(200, None);
     assert_eq!(response.etag(), "W/\"1\"");
+    response.assert_last_modified();
     let refs: Vec<String> =
         [&second, &first].iter().map(|d| format!("Practitioner/{}", d["id"].as_str().unwrap())).collect();
     assert_eq!(p["generalPractitioner"], json!([{"reference": refs[0]}, {"reference": refs[1]}]));
 
     app.fhir_get(&format!("/api/fhir/Patient/{id}"), &other).await.expect(404, Some("not-found"));
     app.fhir_get("/api/fhir/Patient/0190a1b2-0000-7000-8000-000000000000", &token).await.expect(404, Some("not-found"));
-    app.fhir_get("/api/fhir/Patient/not-a-uuid", &token).await.expect(400, Some("invalid"));
+    // An id of FHIR's syntax that we never issued names nothing; one outside it is no id.
+    app.fhir_get("/api/fhir/Patient/does-not-exist", &token).await.expect(404, Some("not-found"));
+    app.fhir_get("/api/fhir/Practitioner/1.2", &token).await.expect(404, Some("not-found"));
+    app.fhir(Method::DELETE, "/api/fhir/Patient/does-not-exist")
+        .token(&token)
+        .send()
+        .await
+        .expect(404, Some("not-found"));
+    app.fhir_get(&format!("/api/fhir/Patient/{}", "a".repeat(65)), &token).await.expect(400, Some("invalid"));
+    app.fhir_get("/api/fhir/Organization/bad_id", &token).await.expect(400, Some("invalid"));
+    app.fhir_get("/api/fhir/Patient/bad%20id", &token).await.expect(400, Some("invalid"));
     app.fhir(Method::GET, &format!("/api/fhir/Patient/{id}")).send().await.expect(401, Some("login"));
     let admin = app.admin_token("root@example.com").await;
     app.fhir_get(&format!("/api/fhir/Patient/{id}"), &admin).await.expect(200, None);
@@ -206,6 +220,7 @@ async fn update_replaces_the_resource_keeps_notes_and_checks_versions() {
     let response = app.fhir(Method::PUT, &path).token(&token).header("if-match", read.etag()).json(&body).send().await;
     let p = response.expect(200, None);
     assert_eq!((&p["meta"]["versionId"], response.etag()), (&json!("3"), "W/\"3\""));
+    response.assert_last_modified();
     assert_eq!(p["name"][0]["text"], "Augusta Ada King");
     assert!(p.get("telecom").is_none(), "left-out elements are cleared: {p}");
     let rest = app.get(&format!("/api/patients/{id}"), Some(&token)).await;
@@ -410,6 +425,7 @@ async fn practitioners_map_the_directory() {
     let response = app.fhir_get(&format!("/api/fhir/Practitioner/{}", doctor["id"].as_str().unwrap()), &other).await;
     let p = response.expect(200, None);
     assert_eq!(response.etag(), "W/\"1\"");
+    response.assert_last_modified();
     assert_eq!(p["resourceType"], "Practitioner");
     assert_eq!(p["name"][0]["text"], "Dr Jane Smith");
     assert_eq!(p["identifier"], json!([{"system": "urn:healthcare-api:license", "value": "MD-123"}]));

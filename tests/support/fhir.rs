@@ -43,6 +43,18 @@ impl FhirResponse {
     pub fn etag(&self) -> &str {
         self.headers.get(header::ETAG).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
+
+    /// `Last-Modified`, checked to be the body's `meta.lastUpdated` to the second (FHIR's
+    /// http page: read, vread and update answer it). Panics if either is missing.
+    pub fn assert_last_modified(&self) {
+        let header = self.headers.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).expect("Last-Modified");
+        let updated = self.body["meta"]["lastUpdated"].as_str().expect("meta.lastUpdated");
+        let updated = time::OffsetDateTime::parse(updated, &time::format_description::well_known::Rfc3339).unwrap();
+        let http_date = time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        );
+        assert_eq!(header, updated.to_offset(time::UtcOffset::UTC).format(&http_date).unwrap());
+    }
 }
 
 /// A request to the FHIR API under construction.

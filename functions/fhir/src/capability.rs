@@ -18,6 +18,8 @@ pub struct CapabilityStatement {
     date: &'static str,
     kind: &'static str,
     software: Software,
+    /// R4's cpb-14: a statement of `kind: instance` describes an installation.
+    implementation: Implementation,
     fhir_version: &'static str,
     format: &'static [&'static str],
     rest: [Rest; 1],
@@ -27,6 +29,12 @@ pub struct CapabilityStatement {
 struct Software {
     name: &'static str,
     version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Implementation {
+    description: &'static str,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -138,6 +146,10 @@ pub async fn metadata(Origin(origin): Origin) -> Fhir<CapabilityStatement> {
         date: PUBLISHED,
         kind: "instance",
         software: Software { name: "healthcare-api", version: env!("CARGO_PKG_VERSION") },
+        implementation: Implementation {
+            description: "Healthcare records API: patients, doctors and clinics, on AWS Lambda",
+            url: format!("{origin}/api/fhir"),
+        },
         fhir_version: "4.0.1",
         format: &["json", "application/fhir+json"],
         rest: [Rest {

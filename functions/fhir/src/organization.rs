@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::Uri;
 use shared::auth::Principal;
 use shared::auth::scopes::{Permission, Resource};
-use shared::extract::Id;
 use shared::query::Query;
 use shared::records::FromRow;
 use shared::records::organization::Organization;
@@ -14,7 +13,7 @@ use shared::{ApiError, AppState};
 use crate::resources::{Bundle, Meta, OrganizationResource};
 use crate::search::{self, Searchset};
 use crate::smart::FhirPrincipal;
-use crate::wire::{Fhir, Origin};
+use crate::wire::{Fhir, FhirId, Origin};
 
 fn to_resource(organization: Organization) -> OrganizationResource {
     OrganizationResource {
@@ -29,7 +28,7 @@ fn to_resource(organization: Organization) -> OrganizationResource {
 pub async fn read(
     State(state): State<AppState>,
     principal: FhirPrincipal,
-    Id(id): Id,
+    FhirId(id): FhirId,
 ) -> Result<Fhir<OrganizationResource>, ApiError> {
     let principal = principal.permit(Resource::Organization, Permission::Read)?;
     let row = orgs::read_statement(principal.caller(), id)
@@ -37,8 +36,8 @@ pub async fn read(
         .await?
         .ok_or_else(|| ApiError::NotFound("No such Organization.".into()))?;
     let organization = Organization::from_row(&row)?;
-    let version = organization.version;
-    Ok(Fhir::ok(to_resource(organization)).versioned(version))
+    let (version, updated_at) = (organization.version, organization.updated_at);
+    Ok(Fhir::ok(to_resource(organization)).versioned(version, updated_at))
 }
 
 pub async fn search(

@@ -11,7 +11,7 @@ use shared::audit::{Audit, Verdict};
 use shared::auth::scopes::{Permission, Resource};
 use shared::auth::{Principal, Role, RoleScoped};
 use shared::db::{Sql, Statement};
-use shared::extract::{Id, IfMatch};
+use shared::extract::IfMatch;
 use shared::pagination::Page;
 use shared::query::Query;
 use shared::records::patient::{GENDERS, NewPatient, Patient};
@@ -25,7 +25,7 @@ use crate::patient_map::{PatientFields, from_input, to_resource};
 use crate::resources::{Bundle, Gender, PatientInput, PatientResource};
 use crate::search::{self, Searchset};
 use crate::smart::FhirPrincipal;
-use crate::wire::{Fhir, FhirBody, Origin};
+use crate::wire::{Fhir, FhirBody, FhirId, Origin};
 
 static READ: Sql = sql!("sql/patient_read.sql");
 static SEARCH: Sql = sql!("sql/patient_search.sql");
@@ -44,15 +44,15 @@ fn resource(row: &Row) -> Result<PatientResource, ApiError> {
 
 /// One patient as an answer, its version as the ETag.
 fn answer(patient: Patient, practitioners: Vec<Uuid>) -> Fhir<PatientResource> {
-    let version = patient.version;
-    Fhir::ok(to_resource(patient, practitioners)).versioned(version)
+    let (version, updated_at) = (patient.version, patient.updated_at);
+    Fhir::ok(to_resource(patient, practitioners)).versioned(version, updated_at)
 }
 
 pub async fn read(
     State(state): State<AppState>,
     principal: FhirPrincipal,
     meta: RequestMeta,
-    Id(id): Id,
+    FhirId(id): FhirId,
 ) -> Result<Fhir<PatientResource>, ApiError> {
     let principal = principal.permit(Resource::Patient, Permission::Read)?;
     let row = read_statement(&principal, &meta, id).query_opt(&state.db).await?.ok_or_else(not_found)?;
@@ -156,7 +156,7 @@ pub async fn update(
     State(state): State<AppState>,
     principal: FhirPrincipal,
     meta: RequestMeta,
-    Id(id): Id,
+    FhirId(id): FhirId,
     IfMatch(expected): IfMatch,
     FhirBody(input): FhirBody<PatientInput>,
 ) -> Result<Fhir<PatientResource>, ApiError> {
@@ -229,7 +229,7 @@ pub async fn remove(
     State(state): State<AppState>,
     principal: FhirPrincipal,
     meta: RequestMeta,
-    Id(id): Id,
+    FhirId(id): FhirId,
 ) -> Result<StatusCode, ApiError> {
     let principal = principal.permit(Resource::Patient, Permission::Delete)?;
     patients::delete_patient(&state, &principal, &meta, id).await?;

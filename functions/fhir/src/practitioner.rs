@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::Uri;
 use shared::auth::scopes::{Permission, Resource};
-use shared::extract::Id;
 use shared::query::Query;
 use shared::records::FromRow;
 use shared::records::doctor::Doctor;
@@ -14,7 +13,7 @@ use crate::patient_map::human_name;
 use crate::resources::{Bundle, CodeableConcept, ContactPoint, Identifier, Meta, PractitionerResource, Qualification};
 use crate::search::{self, Searchset};
 use crate::smart::FhirPrincipal;
-use crate::wire::{Fhir, Origin};
+use crate::wire::{Fhir, FhirId, Origin};
 
 /// Where licence numbers come from: this system's own naming of them.
 const LICENSE_SYSTEM: &str = "urn:healthcare-api:license";
@@ -38,7 +37,7 @@ fn to_resource(doctor: Doctor) -> PractitionerResource {
 pub async fn read(
     State(state): State<AppState>,
     principal: FhirPrincipal,
-    Id(id): Id,
+    FhirId(id): FhirId,
 ) -> Result<Fhir<PractitionerResource>, ApiError> {
     let principal = principal.permit(Resource::Practitioner, Permission::Read)?;
     let row = doctors::read_statement(&principal, id)
@@ -46,8 +45,8 @@ pub async fn read(
         .await?
         .ok_or_else(|| ApiError::NotFound("No such Practitioner.".into()))?;
     let doctor = Doctor::from_row(&row)?;
-    let version = doctor.version;
-    Ok(Fhir::ok(to_resource(doctor)).versioned(version))
+    let (version, updated_at) = (doctor.version, doctor.updated_at);
+    Ok(Fhir::ok(to_resource(doctor)).versioned(version, updated_at))
 }
 
 pub async fn search(

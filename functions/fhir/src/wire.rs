@@ -4,7 +4,8 @@
 //! it - re-rendered as an OperationOutcome with the status it already had.
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -13,6 +14,10 @@ use serde_json::Value;
 use shared::ApiError;
 use shared::body::body_bytes;
 use shared::error::{ErrorReport, FieldError};
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+use uuid::Uuid;
 
 use crate::resources::{Issue, OperationOutcome, Resource};
 
@@ -82,12 +87,13 @@ fn without_position(message: &str) -> String {
     message.rsplit_once(" at line ").map_or(message, |(head, _)| head).to_string()
 }
 
-/// A resource answer: `application/fhir+json`, with the version as a weak ETag when the
-/// body is one versioned resource, and `Location` after a create.
+/// A resource answer: `application/fhir+json`, with the version as a weak ETag and its
+/// `meta.lastUpdated` as `Last-Modified` when the body is one versioned resource, and
+/// `Location` after a create.
 pub struct Fhir<T> {
     status: StatusCode,
     body: T,
-    version: Option<i32>,
+    version: Option<(i32, OffsetDateTime)>,
     location: Option<String>,
 }
 
@@ -96,8 +102,8 @@ impl<T: Serialize> Fhir<T> {
         Self { status: StatusCode::OK, body, version: None, location: None }
     }
 
-    pub fn versioned(mut self, version: i32) -> Self {
-        self.version = Some(version);
+    pub fn versioned(mut self, version: i32, last_updated: OffsetDateTime) -> Self {
+        self.version = Some((version, last_updated));
         self
     }
 
@@ -116,10 +122,15 @@ impl<T: Serialize> IntoResponse for Fhir<T> {
         };
         let mut response = (self.status, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response();
         let headers = response.headers_mut();
-        if let Some(version) = self.version
-            && let Ok(value) = HeaderValue::from_str(&format!("W/\"{version}\""))
-        {
-            headers.insert(header::ETAG, value);
+        if let Some((version, last_updated)) = self.version {
+            if let Ok(value) = HeaderValue::from_str(&format!("W/\"{version}\"")) {
+                headers.insert(header::ETAG, value);
+            }
+            if let Ok(value) = last_updated.to_offset(UtcOffset::UTC).format(HTTP_DATE)
+                && let Ok(value) = HeaderValue::from_str(&value)
+            {
+                headers.insert(header::LAST_MODIFIED, value);
+            }
         }
         if let Some(location) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             headers.insert(header::LOCATION, location);
@@ -129,6 +140,34 @@ impl<T: Serialize> IntoResponse for Fhir<T> {
 }
 
 pub use shared::extract::Origin;
+
+/// HTTP's date (RFC 9110 IMF-fixdate), to the second: `meta.lastUpdated` as a header.
+const HTTP_DATE: &[FormatItem<'static>] =
+    format_description!("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT");
+
+/// A FHIR resource id from the path. Every id we issue is a UUID, so an id of FHIR's
+/// syntax (`[A-Za-z0-9-.]{1,64}`) that is not one names nothing here: 404, as FHIR's
+/// read expects (`Patient/does-not-exist`). Anything else is not an id at all: 400.
+/// (No audit event: such an id names no record anyone could have reached.)
+pub struct FhirId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for FhirId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(raw)) => raw,
+            Err(_) => return Err(ApiError::invalid_field("id", "must be a FHIR id")),
+        };
+        let fhir_syntax =
+            (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        match (raw.parse::<Uuid>(), fhir_syntax) {
+            (Ok(id), _) => Ok(FhirId(id)),
+            (Err(_), true) => Err(ApiError::NotFound("No resource has this id.".into())),
+            (Err(_), false) => Err(ApiError::invalid_field("id", "must be a FHIR id: 1-64 of A-Z a-z 0-9 - .")),
+        }
+    }
+}
 
 /// Re-renders an error answer (it carries an `ErrorReport`) as an OperationOutcome,
 /// keeping its status and headers (`Retry-After`).
