@@ -477,3 +477,55 @@ async fn every_error_is_an_operation_outcome_with_the_rest_status() {
     app.post("/api/auth/logout-all", &json!({}), Some(&token)).await.expect(200, "success");
     app.fhir_get("/api/fhir/Patient", &token).await.expect(401, Some("login"));
 }
+
+#[tokio::test]
+async fn prefer_chooses_what_a_create_or_an_update_answers() {
+    let app = spawn_app().await;
+    let token = app.user_token("ada@example.com").await;
+    let create = |prefer: &'static str| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.fhir(Method::POST, "/api/fhir/Patient").token(&token).header("prefer", prefer).json(&ada()).send().await
+        }
+    };
+    let applied =
+        |r: &api_tests::fhir::FhirResponse| r.headers.get("preference-applied").map(|v| v.to_str().unwrap().to_owned());
+
+    let minimal = create("return=minimal").await;
+    assert_eq!((minimal.status.as_u16(), &minimal.body), (201, &Value::Null), "no body");
+    assert_eq!(applied(&minimal).as_deref(), Some("return=minimal"));
+    assert_eq!(minimal.etag(), "W/\"1\"");
+    assert!(minimal.headers.contains_key("last-modified"));
+    let location = minimal.headers["location"].to_str().unwrap().to_owned();
+    let id = location.trim_start_matches("/api/fhir/Patient/").split('/').next().unwrap().to_owned();
+    app.fhir_get(&format!("/api/fhir/Patient/{id}"), &token).await.expect(200, None);
+
+    let outcome = create("return=OperationOutcome").await;
+    assert_eq!(outcome.status.as_u16(), 201);
+    assert_eq!(outcome.body["resourceType"], "OperationOutcome");
+    assert_eq!(
+        (&outcome.body["issue"][0]["severity"], &outcome.body["issue"][0]["code"]),
+        (&json!("information"), &json!("informational"))
+    );
+    assert!(outcome.headers.contains_key("location"));
+    // The resource itself when asked, when nothing is asked, and for a preference we do
+    // not know (RFC 7240: ignored).
+    for prefer in ["return=representation", "respond-async, return=everything", "handling=strict"] {
+        let answered = create(prefer).await;
+        assert_eq!((answered.status.as_u16(), &answered.body["resourceType"]), (201, &json!("Patient")), "{prefer}");
+        assert_eq!(applied(&answered), None, "{prefer}");
+    }
+
+    let path = format!("/api/fhir/Patient/{id}");
+    let mut body = app.fhir_get(&path, &token).await.body;
+    body["name"] = json!([{"text": "Augusta Ada King"}]);
+    let updated =
+        app.fhir(Method::PUT, &path).token(&token).header("prefer", "return=minimal").json(&body).send().await;
+    assert_eq!((updated.status.as_u16(), &updated.body, updated.etag()), (200, &Value::Null, "W/\"2\""));
+    // A refusal is an OperationOutcome whatever was preferred.
+    body["birthDate"] = json!("not a date");
+    let refused =
+        app.fhir(Method::PUT, &path).token(&token).header("prefer", "return=minimal").json(&body).send().await;
+    refused.expect(400, Some("invalid"));
+}

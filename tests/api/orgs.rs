@@ -400,6 +400,7 @@ async fn fhir_serves_the_caller_s_organizations() {
     let read = app.fhir_get(&path, &auditor).await;
     assert_eq!(read.status, 200);
     assert_eq!(read.body["resourceType"], "Organization");
+    read.assert_last_modified();
     assert_eq!((&read.body["name"], &read.body["active"]), (&json!("Riverside"), &json!(true)));
     assert_eq!(app.fhir_get(&path, &stranger).await.status, 404);
     let bundle = app.fhir_get("/api/fhir/Organization", &auditor).await;

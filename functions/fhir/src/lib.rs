@@ -11,6 +11,7 @@ mod organization;
 mod patient;
 mod patient_map;
 mod practitioner;
+mod prefer;
 mod resources;
 mod search;
 mod smart;
@@ -75,7 +76,12 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("if-none-exist"),
             HeaderName::from_static("prefer"),
         ])
-        .expose_headers([header::ETAG, header::LOCATION, header::LAST_MODIFIED])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::LAST_MODIFIED,
+            HeaderName::from_static("preference-applied"),
+        ])
         .max_age(std::time::Duration::from_secs(600))
 }
 

@@ -22,6 +22,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::patient_map::{PatientFields, from_input, to_resource};
+use crate::prefer::Return;
 use crate::resources::{Bundle, Gender, PatientInput, PatientResource};
 use crate::search::{self, Searchset};
 use crate::smart::FhirPrincipal;
@@ -124,6 +125,7 @@ pub async fn create(
     State(state): State<AppState>,
     principal: FhirPrincipal,
     meta: RequestMeta,
+    prefer: Return,
     FhirBody(input): FhirBody<PatientInput>,
 ) -> Result<Fhir<PatientResource>, ApiError> {
     let principal = principal.permit(Resource::Patient, Permission::Create)?;
@@ -149,7 +151,7 @@ pub async fn create(
     let patient = patients::create_patient(&state, principal.caller(), &meta, new).await?;
     let location = format!("/api/fhir/Patient/{}/_history/{}", patient.id, patient.version);
     // A new patient has no doctors yet.
-    Ok(answer(patient, Vec::new()).created(location))
+    Ok(answer(patient, Vec::new()).created(location).preferring(prefer))
 }
 
 pub async fn update(
@@ -158,6 +160,7 @@ pub async fn update(
     meta: RequestMeta,
     FhirId(id): FhirId,
     IfMatch(expected): IfMatch,
+    prefer: Return,
     FhirBody(input): FhirBody<PatientInput>,
 ) -> Result<Fhir<PatientResource>, ApiError> {
     let principal = principal.permit(Resource::Patient, Permission::Update)?;
@@ -168,7 +171,7 @@ pub async fn update(
     }
     let row = update_statement(&principal, &meta, id, expected, fields).query_one(&state.db).await?;
     if column::<Option<Uuid>>(&row, "id")?.is_some() {
-        return Ok(answer(Patient::from_row(&row)?, column(&row, "practitioners")?));
+        return Ok(answer(Patient::from_row(&row)?, column(&row, "practitioners")?).preferring(prefer));
     }
     if !column::<bool>(&row, "found")? {
         return Err(not_found());

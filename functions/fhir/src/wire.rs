@@ -19,6 +19,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
+use crate::prefer::Return;
 use crate::resources::{Issue, OperationOutcome, Resource};
 
 const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
@@ -95,15 +96,22 @@ pub struct Fhir<T> {
     body: T,
     version: Option<(i32, OffsetDateTime)>,
     location: Option<String>,
+    prefer: Return,
 }
 
 impl<T: Serialize> Fhir<T> {
     pub fn ok(body: T) -> Self {
-        Self { status: StatusCode::OK, body, version: None, location: None }
+        Self { status: StatusCode::OK, body, version: None, location: None, prefer: Return::Representation }
     }
 
     pub fn versioned(mut self, version: i32, last_updated: OffsetDateTime) -> Self {
         self.version = Some((version, last_updated));
+        self
+    }
+
+    /// Answers as the client's `Prefer` asks (create and update).
+    pub fn preferring(mut self, prefer: Return) -> Self {
+        self.prefer = prefer;
         self
     }
 
@@ -116,12 +124,32 @@ impl<T: Serialize> Fhir<T> {
 
 impl<T: Serialize> IntoResponse for Fhir<T> {
     fn into_response(self) -> Response {
-        let body = match serde_json::to_vec(&self.body) {
+        let done = if self.status == StatusCode::CREATED { "created" } else { "updated" };
+        let body = match self.prefer {
+            Return::Minimal => Ok(Vec::new()),
+            Return::Representation => serde_json::to_vec(&self.body),
+            Return::OperationOutcome => serde_json::to_vec(&OperationOutcome {
+                resource_type: "OperationOutcome",
+                issue: vec![Issue {
+                    severity: "information",
+                    code: "informational",
+                    diagnostics: format!("The resource was {done}."),
+                    expression: Vec::new(),
+                }],
+            }),
+        };
+        let body = match body {
             Ok(bytes) => bytes,
             Err(e) => return ApiError::internal_from("serialising a FHIR resource", e).into_response(),
         };
-        let mut response = (self.status, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response();
+        let mut response = match self.prefer {
+            Return::Minimal => self.status.into_response(),
+            _ => (self.status, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response(),
+        };
         let headers = response.headers_mut();
+        if self.prefer != Return::Representation {
+            headers.insert("preference-applied", HeaderValue::from_static(self.prefer.name()));
+        }
         if let Some((version, last_updated)) = self.version {
             if let Ok(value) = HeaderValue::from_str(&format!("W/\"{version}\"")) {
                 headers.insert(header::ETAG, value);
