@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_restricted_emergency_portal"),
     migration!(10, "0010_smart_on_fhir"),
     migration!(11, "0011_app_standing"),
+    migration!(12, "0012_patient_versions"),
 ];
 
 /// Any fixed number; it only has to be the same for every migrator.

@@ -188,6 +188,14 @@ def main(api):
     check(read["meta"]["versionId"] == "2" and read["name"][0]["text"] == f"Renamed Patient{run}", "update")
     check(read.serialize()["generalPractitioner"] == doctors, "update keeps the doctors")
 
+    # vread: the version the update replaced, and the current one (Location resolves).
+    auth = {"Authorization": f"Bearer {token}"}
+    for version, name in (("1", f"Client Patient{run}0"), ("2", f"Renamed Patient{run}")):
+        old = requests.get(f"{base}/Patient/{read.id}/_history/{version}", headers=auth, timeout=10,
+                           hooks=hooks["hooks"])
+        check(old.status_code == 200 and old.json()["meta"]["versionId"] == version
+              and old.json()["name"][0]["text"] == name, f"vread {version}: {old.status_code} {old.text}")
+
     stale = requests.put(f"{base}/Patient/{read.id}", json=read.serialize(), timeout=10,
                          headers={"Authorization": f"Bearer {token}", "If-Match": 'W/"1"',
                                   "Content-Type": "application/fhir+json"}, hooks=hooks["hooks"])

@@ -45,7 +45,7 @@ async fn metadata_needs_no_token_and_describes_what_is_served() {
         r[key].as_array().unwrap().iter().map(|i| i[field].as_str().unwrap().to_string()).collect()
     };
     let patient = of("Patient");
-    assert_eq!(codes(patient, "interaction", "code"), ["read", "search-type", "create", "update", "delete"]);
+    assert_eq!(codes(patient, "interaction", "code"), ["read", "vread", "search-type", "create", "update", "delete"]);
     assert_eq!(codes(patient, "searchParam", "name"), ["name", "birthdate", "gender"]);
     let practitioner = of("Practitioner");
     assert_eq!(codes(practitioner, "interaction", "code"), ["read", "search-type"]);

@@ -14,6 +14,7 @@ mod doctors;
 mod email;
 mod faults;
 mod fhir;
+mod fhir_versions;
 mod lambda;
 mod mappings;
 mod metrics;

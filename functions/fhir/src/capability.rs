@@ -179,7 +179,7 @@ pub async fn metadata(Origin(origin): Origin) -> Fhir<CapabilityStatement> {
                               reaches what its scopes grant, within its user's reach and its organization.",
             },
             resource: [
-                resource("Patient", &["read", "search-type", "create", "update", "delete"], PATIENT_SEARCH),
+                resource("Patient", &["read", "vread", "search-type", "create", "update", "delete"], PATIENT_SEARCH),
                 resource("Practitioner", &["read", "search-type"], PRACTITIONER_SEARCH),
                 resource("Organization", &["read", "search-type"], ORGANIZATION_SEARCH),
             ],

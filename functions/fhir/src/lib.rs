@@ -31,6 +31,7 @@ const BASE: &str = "/api/fhir";
 const METADATA: &str = "/api/fhir/metadata";
 const PATIENTS: &str = "/api/fhir/Patient";
 const PATIENT: &str = "/api/fhir/Patient/{id}";
+const PATIENT_VERSION: &str = "/api/fhir/Patient/{id}/_history/{vid}";
 const PRACTITIONERS: &str = "/api/fhir/Practitioner";
 const PRACTITIONER: &str = "/api/fhir/Practitioner/{id}";
 const ORGANIZATIONS: &str = "/api/fhir/Organization";
@@ -38,8 +39,17 @@ const ORGANIZATION: &str = "/api/fhir/Organization/{id}";
 const SMART_CONFIGURATION: &str = "/api/fhir/.well-known/smart-configuration";
 
 /// Every path this function serves; template.yaml must route each of them here.
-pub const ROUTES: &[&str] =
-    &[METADATA, SMART_CONFIGURATION, PATIENTS, PATIENT, PRACTITIONERS, PRACTITIONER, ORGANIZATIONS, ORGANIZATION];
+pub const ROUTES: &[&str] = &[
+    METADATA,
+    SMART_CONFIGURATION,
+    PATIENTS,
+    PATIENT,
+    PATIENT_VERSION,
+    PRACTITIONERS,
+    PRACTITIONER,
+    ORGANIZATIONS,
+    ORGANIZATION,
+];
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -47,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route(SMART_CONFIGURATION, only(get(smart::configuration)))
         .route(PATIENTS, only(get(patient::search).post(patient::create)))
         .route(PATIENT, only(get(patient::read).put(patient::update).delete(patient::remove)))
+        .route(PATIENT_VERSION, only(get(patient::vread)))
         .route(PRACTITIONERS, only(get(practitioner::search)))
         .route(PRACTITIONER, only(get(practitioner::read)))
         .route(ORGANIZATIONS, only(get(organization::search)))

@@ -26,9 +26,10 @@ use crate::prefer::Return;
 use crate::resources::{Bundle, Gender, PatientInput, PatientResource};
 use crate::search::{self, Searchset};
 use crate::smart::FhirPrincipal;
-use crate::wire::{Fhir, FhirBody, FhirId, Origin};
+use crate::wire::{Fhir, FhirBody, FhirId, FhirVersion, Origin};
 
 static READ: Sql = sql!("sql/patient_read.sql");
+static VREAD: Sql = sql!("sql/patient_vread.sql");
 static SEARCH: Sql = sql!("sql/patient_search.sql");
 static UPDATE: Sql = sql!("sql/patient_update.sql");
 
@@ -41,6 +42,11 @@ fn not_found() -> ApiError {
 /// The row's patient and its doctors as a resource.
 fn resource(row: &Row) -> Result<PatientResource, ApiError> {
     Ok(to_resource(Patient::from_row(row)?, column(row, "practitioners")?))
+}
+
+/// Where a version is read (vread): a create's and an update's `Location`.
+fn version_location(id: Uuid, version: i32) -> String {
+    format!("/api/fhir/Patient/{id}/_history/{version}")
 }
 
 /// One patient as an answer, its version as the ETag.
@@ -66,6 +72,32 @@ fn read_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> S
         .reaching(Reach::Patient("id"))
         .bind("id", id)
         .audit(meta, Audit::new("patient.read", "patient").resource(id).outcome(Verdict::Found("found")))
+        .reads(Patient::COLUMNS)
+        .reads(&[PRACTITIONERS])
+}
+
+/// One version (vread): the current one or one it replaced; audited as reading history.
+pub async fn vread(
+    State(state): State<AppState>,
+    principal: FhirPrincipal,
+    meta: RequestMeta,
+    FhirVersion(id, version): FhirVersion,
+) -> Result<Fhir<PatientResource>, ApiError> {
+    let principal = principal.permit(Resource::Patient, Permission::Read)?;
+    let row = vread_statement(&principal, &meta, id, version)
+        .query_opt(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No such Patient, or no such version of it.".into()))?;
+    Ok(answer(Patient::from_row(&row)?, column(&row, "practitioners")?))
+}
+
+fn vread_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid, version: i32) -> Statement {
+    Statement::new(&VREAD)
+        .acting_as(principal)
+        .reaching(Reach::Patient("id"))
+        .bind("id", id)
+        .bind("version", version)
+        .audit(meta, Audit::new("patient.history", "patient").resource(id).outcome(Verdict::Found("found")))
         .reads(Patient::COLUMNS)
         .reads(&[PRACTITIONERS])
 }
@@ -149,7 +181,7 @@ pub async fn create(
         restricted: None,
     };
     let patient = patients::create_patient(&state, principal.caller(), &meta, new).await?;
-    let location = format!("/api/fhir/Patient/{}/_history/{}", patient.id, patient.version);
+    let location = version_location(patient.id, patient.version);
     // A new patient has no doctors yet.
     Ok(answer(patient, Vec::new()).created(location).preferring(prefer))
 }
@@ -171,7 +203,9 @@ pub async fn update(
     }
     let row = update_statement(&principal, &meta, id, expected, fields).query_one(&state.db).await?;
     if column::<Option<Uuid>>(&row, "id")?.is_some() {
-        return Ok(answer(Patient::from_row(&row)?, column(&row, "practitioners")?).preferring(prefer));
+        let patient = Patient::from_row(&row)?;
+        let location = version_location(id, patient.version);
+        return Ok(answer(patient, column(&row, "practitioners")?).located(location).preferring(prefer));
     }
     if !column::<bool>(&row, "found")? {
         return Err(not_found());
@@ -254,6 +288,7 @@ pub fn statements() -> Vec<Statement> {
     };
     vec![
         read_statement(&principal, &meta, id),
+        vread_statement(&principal, &meta, id, 1),
         search_statement(&principal, &meta, &Page::default(), Filters::default()),
         update_statement(&principal, &meta, id, None, fields),
     ]

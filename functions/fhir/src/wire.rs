@@ -120,6 +120,12 @@ impl<T: Serialize> Fhir<T> {
         self.location = Some(location);
         self
     }
+
+    /// `Location` of the version an update made (FHIR's http page), the status kept.
+    pub fn located(mut self, location: String) -> Self {
+        self.location = Some(location);
+        self
+    }
 }
 
 impl<T: Serialize> IntoResponse for Fhir<T> {
@@ -183,18 +189,43 @@ impl<S: Send + Sync> FromRequestParts<S> for FhirId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let raw = match Path::<String>::from_request_parts(parts, state).await {
-            Ok(Path(raw)) => raw,
-            Err(_) => return Err(ApiError::invalid_field("id", "must be a FHIR id")),
-        };
-        let fhir_syntax =
-            (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        match (raw.parse::<Uuid>(), fhir_syntax) {
-            (Ok(id), _) => Ok(FhirId(id)),
-            (Err(_), true) => Err(ApiError::NotFound("No resource has this id.".into())),
-            (Err(_), false) => Err(ApiError::invalid_field("id", "must be a FHIR id: 1-64 of A-Z a-z 0-9 - .")),
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(raw)) => fhir_id(&raw, "id").map(FhirId),
+            Err(_) => Err(ApiError::invalid_field("id", "must be a FHIR id")),
         }
     }
+}
+
+/// A resource's id and a version id (`…/{id}/_history/{vid}`). Our versions are 1, 2, …:
+/// a version id of FHIR's syntax that is not one names nothing (404), as for ids.
+pub struct FhirVersion(pub Uuid, pub i32);
+
+impl<S: Send + Sync> FromRequestParts<S> for FhirVersion {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Ok(Path((id, vid))) = Path::<(String, String)>::from_request_parts(parts, state).await else {
+            return Err(ApiError::invalid_field("id", "must be a FHIR id"));
+        };
+        let id = fhir_id(&id, "id")?;
+        fhir_syntax(&vid, "vid")?;
+        match vid.parse::<i32>() {
+            Ok(version) if version >= 1 => Ok(FhirVersion(id, version)),
+            _ => Err(ApiError::NotFound("No such version.".into())),
+        }
+    }
+}
+
+fn fhir_syntax(raw: &str, name: &str) -> Result<(), ApiError> {
+    match (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+        true => Ok(()),
+        false => Err(ApiError::invalid_field(name, "must be a FHIR id: 1-64 of A-Z a-z 0-9 - .")),
+    }
+}
+
+fn fhir_id(raw: &str, name: &str) -> Result<Uuid, ApiError> {
+    fhir_syntax(raw, name)?;
+    raw.parse().map_err(|_| ApiError::NotFound("No resource has this id.".into()))
 }
 
 /// Re-renders an error answer (it carries an `ErrorReport`) as an OperationOutcome,

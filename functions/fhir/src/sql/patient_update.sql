@@ -24,7 +24,9 @@ WITH target AS (
         email = :email,
         address = :address,
         version = version + 1,
-        updated_at = now()
+        updated_at = now(),
+        -- The trigger of migrations/0012 keeps the version this replaces.
+        updated_by = :actor
     WHERE id = (SELECT id FROM checked WHERE doctors_match AND organization_matches AND writes)
       AND (:expected_version::int4 IS NULL OR version = :expected_version)
     RETURNING id, owner_id, organization_id, name, date_of_birth, gender, phone, email, address, NULL::text AS notes,

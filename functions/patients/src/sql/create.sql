@@ -4,8 +4,9 @@
 -- member who may not) from 404 (no member, or no such organization).
 WITH created AS (
     INSERT INTO patients (owner_id, organization_id, name, date_of_birth, gender, phone, email, address, notes,
-                          restricted)
-    SELECT :actor, :organization_id, :name, :date_of_birth, :gender, :phone, :email, :address, :notes, COALESCE(:restricted, false)
+                          restricted, updated_by)
+    SELECT :actor, :organization_id, :name, :date_of_birth, :gender, :phone, :email, :address, :notes,
+           COALESCE(:restricted, false), :actor
     WHERE :organization_id::uuid IS NULL OR EXISTS (
         SELECT 1 FROM membership
         WHERE creates_patients AND ((:notes::text IS NULL AND :restricted::bool IS NULL) OR reads_notes)

@@ -22,7 +22,9 @@ WITH target AS (
         organization_id = CASE WHEN :organization_sent THEN :organization_id ELSE patients.organization_id END,
         restricted = COALESCE(:restricted, restricted),
         version = version + 1,
-        updated_at = now()
+        updated_at = now(),
+        -- The trigger of migrations/0012 keeps the version this replaces.
+        updated_by = :actor
     FROM target t
     WHERE patients.id = t.id AND t.writes AND ((NOT :notes_sent AND :restricted::bool IS NULL) OR t.writes_notes)
       AND (NOT :organization_sent
