@@ -188,6 +188,15 @@ pub(crate) async fn id_claims(app: &TestApp, id_token: &str, client_id: &str) ->
     jsonwebtoken::decode::<Value>(id_token, &key, &validation).unwrap().claims
 }
 
+/// The tokens of a grant for `email`, through the page (picking `patient` if asked).
+pub(crate) async fn launch(app: &TestApp, client_id: &str, scope: &str, email: &str, patient: Option<&str>) -> Value {
+    let redirected = approve(app, client_id, scope, email, patient).await;
+    assert_eq!(redirected.status, 302, "{}", redirected.text);
+    let tokens = exchange(app, client_id, &redirected.location_param("code").unwrap()).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    tokens.json()
+}
+
 pub(crate) async fn exchange(app: &TestApp, client_id: &str, code: &str) -> Raw {
     let form = encode(&[
         ("grant_type", "authorization_code"),

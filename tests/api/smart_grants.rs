@@ -10,15 +10,11 @@ use shared::auth::totp;
 use crate::email::app_with_mail;
 use crate::mfa::base32_decode;
 use crate::orgs::{clinic, join, org_patient};
-use crate::smart::{REDIRECT, approve, authorize_query, encode, exchange, raw, register, smart_app};
+use crate::smart::{REDIRECT, authorize_query, encode, launch, raw, register, smart_app};
 
-/// A grant's access token for `email`, through the page and the token endpoint.
+/// A grant's access token for `email`, and the token answer.
 async fn granted(app: &api_tests::TestApp, client_id: &str, scope: &str, email: &str) -> (String, serde_json::Value) {
-    let redirected = approve(app, client_id, scope, email, None).await;
-    assert_eq!(redirected.status, 302, "{}", redirected.text);
-    let tokens = exchange(app, client_id, &redirected.location_param("code").unwrap()).await;
-    assert_eq!(tokens.status, 200, "{}", tokens.text);
-    let body = tokens.json();
+    let body = launch(app, client_id, scope, email, None).await;
     (body["access_token"].as_str().unwrap().to_owned(), body)
 }
 

@@ -12,21 +12,12 @@ use crate::email::app_with_mail_and;
 use crate::orgs::{clinic, join, org_patient};
 use crate::portal::portal_user;
 use crate::smart::{
-    CLIENT_RSA, ID_TOKEN_KEY, ORIGIN, REDIRECT, approve, assertion, authorize_query, encode, exchange, id_claims,
-    pem_der, public_jwk, raw, register, smart_app,
+    CLIENT_RSA, ID_TOKEN_KEY, ORIGIN, REDIRECT, assertion, authorize_query, encode, id_claims, launch, pem_der,
+    public_jwk, raw, register, smart_app,
 };
 
 fn smart_keys() -> String {
     json!([{ "kid": "test-1", "pem": ID_TOKEN_KEY }]).to_string()
-}
-
-/// The tokens of a grant for `email`, through the page (picking `patient` if asked).
-async fn launched(app: &api_tests::TestApp, client_id: &str, scope: &str, email: &str, patient: Option<&str>) -> Value {
-    let redirected = approve(app, client_id, scope, email, patient).await;
-    assert_eq!(redirected.status, 302, "{}", redirected.text);
-    let tokens = exchange(app, client_id, &redirected.location_param("code").unwrap()).await;
-    assert_eq!(tokens.status, 200, "{}", tokens.text);
-    tokens.json()
 }
 
 async fn introspected(app: &api_tests::TestApp, admin: &str, token: &str) -> Value {
@@ -59,7 +50,7 @@ async fn fhir_user_is_the_held_doctor_or_the_portal_patient_and_only_the_clinic_
     let client_id = created["client_id"].as_str().unwrap();
 
     // A clinician holding a doctor is that Practitioner.
-    let tokens = launched(&app, client_id, "openid fhirUser user/Patient.rs", "dee@example.com", None).await;
+    let tokens = launch(&app, client_id, "openid fhirUser user/Patient.rs", "dee@example.com", None).await;
     assert_eq!(tokens["scope"], "openid fhirUser user/Patient.rs");
     let claims = id_claims(&app, tokens["id_token"].as_str().unwrap(), client_id).await;
     assert_eq!(claims["fhirUser"], format!("{ORIGIN}/api/fhir/Practitioner/{doctor}"));
@@ -72,7 +63,7 @@ async fn fhir_user_is_the_held_doctor_or_the_portal_patient_and_only_the_clinic_
 
     // The portal user launches the clinic's app with their own record, and is that Patient.
     let scope = "openid fhirUser launch/patient patient/Patient.rs";
-    let tokens = launched(&app, client_id, scope, "pat@example.com", Some(&patient)).await;
+    let tokens = launch(&app, client_id, scope, "pat@example.com", Some(&patient)).await;
     assert_eq!(tokens["patient"], patient.as_str());
     let claims = id_claims(&app, tokens["id_token"].as_str().unwrap(), client_id).await;
     assert_eq!(claims["fhirUser"], format!("{ORIGIN}/api/fhir/Patient/{patient}"));
@@ -138,7 +129,7 @@ async fn a_grant_goes_idle_like_a_session_and_an_admin_s_backend_app_reaches_eve
     assert_eq!(page.status, 200, "{}", page.text);
 
     // Idle for longer than the logoff: the grant is over for access and refresh alike.
-    let tokens = launched(&app, client_id, "offline_access user/Patient.rs", "owner@example.com", None).await;
+    let tokens = launch(&app, client_id, "offline_access user/Patient.rs", "owner@example.com", None).await;
     let access = tokens["access_token"].as_str().unwrap();
     app.fhir_get(&format!("/api/fhir/Patient/{ours}"), access).await.expect(200, None);
     app.sql()
@@ -217,7 +208,7 @@ async fn during_a_key_rotation_the_new_key_signs_and_the_previous_one_stays_publ
     )
     .await;
     let client_id = created["client_id"].as_str().unwrap();
-    let tokens = launched(&app, client_id, "openid user/Patient.rs", "owner@example.com", None).await;
+    let tokens = launch(&app, client_id, "openid user/Patient.rs", "owner@example.com", None).await;
     let id_token = tokens["id_token"].as_str().unwrap();
     assert_eq!(jsonwebtoken::decode_header(id_token).unwrap().kid.as_deref(), Some("new-2"));
     let claims = id_claims(&app, id_token, client_id).await;
