@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_smart_on_fhir"),
     migration!(11, "0011_app_standing"),
     migration!(12, "0012_patient_versions"),
+    migration!(13, "0013_patient_identifiers"),
 ];
 
 /// Any fixed number; it only has to be the same for every migrator.

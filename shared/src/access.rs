@@ -39,7 +39,7 @@ const ADMIN: &str = "'admin'::text AS access, true AS reads_notes, true AS write
 /// `reach` carries each patient's own columns (the functions answer them, so a
 /// statement that reads patients plans a function scan, not a join back to `patients`).
 const PATIENT_COLUMNS: &str = "p.id, p.owner_id, p.organization_id, p.name, p.date_of_birth, p.gender, p.phone, \
-    p.email, p.address, p.notes, p.created_at, p.updated_at, p.version, p.restricted";
+    p.email, p.address, p.notes, p.created_at, p.updated_at, p.version, p.restricted, p.identifiers";
 
 /// What a role allows in its organization (over `m`).
 const MEMBERSHIP_COLUMNS: &str = "m.organization_id, m.role, org_role_manages(m.role) AS manages, \

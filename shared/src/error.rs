@@ -50,6 +50,8 @@ pub enum ApiError {
     },
     /// 412: `If-Match` named a version that is no longer current.
     PreconditionFailed,
+    /// 412: a conditional request's criteria match more than one record.
+    MultipleMatches(Message),
     RateLimited {
         retry_after_secs: u64,
     },
@@ -136,6 +138,7 @@ impl ApiError {
                 Status::Conflict,
                 "The record has changed since the version named in If-Match.".into(),
             ),
+            MultipleMatches(m) => (StatusCode::PRECONDITION_FAILED, Status::Conflict, m.clone()),
             RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 Status::RateLimited,
@@ -270,7 +273,24 @@ const UNIQUE_CONSTRAINTS: &[Unique] = &[
         field: "doctor_id",
         problem: "is already assigned to this patient",
     },
+    Unique {
+        name: "patient_identifiers_organization_key",
+        message: "Another patient of this organization has one of these identifiers.",
+        field: "identifiers",
+        problem: "names another patient of the organization (a system|value pair names one patient there)",
+    },
+    Unique {
+        name: "patient_identifiers_personal_key",
+        message: "Another of your personal patients has one of these identifiers.",
+        field: "identifiers",
+        problem: "names another of your personal patients (a system|value pair names one patient)",
+    },
 ];
+
+/// Whether a 409 came from the identifiers being taken (a conditional create's race).
+pub fn identifiers_taken(error: &ApiError) -> bool {
+    matches!(error, ApiError::Conflict { errors, .. } if errors.iter().any(|e| e.field == "identifiers"))
+}
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(err: tokio_postgres::Error) -> Self {

@@ -2,7 +2,8 @@
 //! creation order) and a page asks for rows with `id < cursor`: no OFFSET, so a page
 //! costs the same at any depth and rows inserted meanwhile neither repeat nor vanish.
 //! The cursor is the last row's id, base64url-encoded: opaque to clients, who must not
-//! build their own.
+//! build their own. A list ordered by something else (a patient's versions, by
+//! number) pages the same way on its own key (`Keyset`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,14 +15,41 @@ use crate::error::FieldError;
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    pub limit: i64,
-    /// Return rows strictly older than this id.
-    pub after: Option<Uuid>,
+/// What a list is ordered by, descending, and its cursor carries.
+pub trait Keyset: Copy {
+    fn to_bytes(self) -> Vec<u8>;
+    fn from_bytes(bytes: &[u8]) -> Option<Self>;
 }
 
-impl Default for Page {
+impl Keyset for Uuid {
+    fn to_bytes(self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Uuid::from_slice(bytes).ok()
+    }
+}
+
+/// A version number (positive).
+impl Keyset for i32 {
+    fn to_bytes(self) -> Vec<u8> {
+        self.to_be_bytes().to_vec()
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Some(i32::from_be_bytes(bytes.try_into().ok()?)).filter(|v| *v > 0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page<K = Uuid> {
+    pub limit: i64,
+    /// Return rows strictly below this key.
+    pub after: Option<K>,
+}
+
+impl<K> Default for Page<K> {
     fn default() -> Self {
         Self { limit: DEFAULT_LIMIT, after: None }
     }
@@ -31,7 +59,9 @@ impl Page {
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, Vec<FieldError>> {
         Self::parse_named(("limit", limit), ("cursor", cursor))
     }
+}
 
+impl<K: Keyset> Page<K> {
     /// `parse`, for an API whose parameters have other names (FHIR's `_count`).
     pub fn parse_named(
         (limit_name, limit): (&str, Option<&str>),
@@ -50,7 +80,7 @@ impl Page {
         };
         let after = match cursor {
             None | Some("") => None,
-            Some(raw) => match decode_cursor(raw) {
+            Some(raw) => match decode_cursor::<K>(raw) {
                 Some(id) => Some(id),
                 None => {
                     errors.push(FieldError::new(cursor_name, "is not a cursor this API issued"));
@@ -76,7 +106,7 @@ pub struct PageOf<T> {
 
 impl<T> PageOf<T> {
     /// `rows` were fetched with `LIMIT page.fetch()`, newest first.
-    pub fn new(page: &Page, mut rows: Vec<T>, id_of: impl Fn(&T) -> Uuid) -> Self {
+    pub fn new<K: Keyset>(page: &Page<K>, mut rows: Vec<T>, id_of: impl Fn(&T) -> K) -> Self {
         let more = rows.len() as i64 > page.limit;
         rows.truncate(page.limit as usize);
         let next_cursor = if more { rows.last().map(|row| encode_cursor(id_of(row))) } else { None };
@@ -84,13 +114,12 @@ impl<T> PageOf<T> {
     }
 }
 
-pub fn encode_cursor(id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(id.as_bytes())
+pub fn encode_cursor(key: impl Keyset) -> String {
+    URL_SAFE_NO_PAD.encode(key.to_bytes())
 }
 
-fn decode_cursor(raw: &str) -> Option<Uuid> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    Uuid::from_slice(&bytes).ok()
+fn decode_cursor<K: Keyset>(raw: &str) -> Option<K> {
+    K::from_bytes(&URL_SAFE_NO_PAD.decode(raw).ok()?)
 }
 
 #[cfg(test)]
@@ -112,6 +141,15 @@ mod tests {
         assert_eq!(Page::parse(None, Some(&encode_cursor(id))).unwrap().after, Some(id));
         for bad in ["!!", "AAAA", "not a cursor"] {
             assert_eq!(Page::parse(None, Some(bad)).unwrap_err()[0].field, "cursor", "{bad}");
+        }
+    }
+
+    #[test]
+    fn version_cursors_round_trip_and_others_are_refused() {
+        let parse = |cursor: &str| Page::<i32>::parse_named(("limit", None), ("cursor", Some(cursor)));
+        assert_eq!(parse(&encode_cursor(7)).unwrap().after, Some(7));
+        for bad in [encode_cursor(0), encode_cursor(-3), encode_cursor(Uuid::now_v7())] {
+            assert!(parse(&bad).is_err(), "{bad}");
         }
     }
 

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 
 use crate::ApiError;
 use crate::error::FieldError;
-use crate::pagination::Page;
+use crate::pagination::{Keyset, Page};
 
 pub struct Query {
     pairs: Vec<(String, String)>,
@@ -24,24 +24,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 
 impl Query {
     pub fn parse(raw: &str) -> Self {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        let mut invalid = Vec::new();
-        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
-            if pairs.iter().any(|(k, _)| *k == key) {
-                if !invalid.iter().any(|e: &FieldError| e.field == key) {
-                    invalid.push(FieldError::new(key.as_ref(), "is given more than once"));
-                }
-                continue;
-            }
-            pairs.push((key.into_owned(), value.into_owned()));
-        }
-        Self { pairs, invalid }
+        let pairs = form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        Self { pairs, invalid: Vec::new() }
     }
 
-    /// Removes and returns a parameter's value.
+    /// Removes and returns a parameter's value; given more than once, it is refused.
     pub fn take(&mut self, name: &str) -> Option<String> {
-        let index = self.pairs.iter().position(|(k, _)| k == name)?;
-        Some(self.pairs.swap_remove(index).1)
+        let mut values = self.take_all(name);
+        if values.len() > 1 {
+            self.reject(name, "is given more than once");
+            return None;
+        }
+        values.pop()
+    }
+
+    /// Removes and returns every value of a parameter that may repeat (FHIR ANDs them).
+    pub fn take_all(&mut self, name: &str) -> Vec<String> {
+        let (taken, rest) = std::mem::take(&mut self.pairs).into_iter().partition(|(k, _)| k == name);
+        self.pairs = rest;
+        taken.into_iter().map(|(_, v)| v).collect()
     }
 
     pub fn reject(&mut self, name: &str, message: impl Into<String>) {
@@ -53,8 +54,8 @@ impl Query {
         self.page_named("limit", "cursor")
     }
 
-    /// `page`, under other parameter names.
-    pub fn page_named(&mut self, limit: &str, cursor: &str) -> Page {
+    /// `page`, under other parameter names, or over another key.
+    pub fn page_named<K: Keyset>(&mut self, limit: &str, cursor: &str) -> Page<K> {
         let (limit_value, cursor_value) = (self.take(limit), self.take(cursor));
         match Page::parse_named((limit, limit_value.as_deref()), (cursor, cursor_value.as_deref())) {
             Ok(page) => page,
@@ -82,10 +83,7 @@ impl Query {
     /// A case-insensitive "contains" filter as an ILIKE pattern, in which the client's
     /// `%`, `_` and `\\` match only themselves.
     pub fn contains(&mut self, name: &str, max: usize) -> Option<String> {
-        self.text(name, max).map(|q| {
-            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            format!("%{escaped}%")
-        })
+        self.text(name, max).map(|q| contains_pattern(&q))
     }
 
     pub fn uuid(&mut self, name: &str) -> Option<uuid::Uuid> {
@@ -96,7 +94,9 @@ impl Query {
     /// Fails on anything malformed or not taken.
     pub fn finish(mut self) -> Result<(), ApiError> {
         for (key, _) in std::mem::take(&mut self.pairs) {
-            self.invalid.push(FieldError::new(key, "is not a known query parameter"));
+            if !self.invalid.iter().any(|e| e.field == key) {
+                self.invalid.push(FieldError::new(key, "is not a known query parameter"));
+            }
         }
         if self.invalid.is_empty() {
             Ok(())
@@ -104,6 +104,12 @@ impl Query {
             Err(ApiError::Invalid { message: "Some query parameters are invalid.".into(), errors: self.invalid })
         }
     }
+}
+
+/// The ILIKE pattern of "contains `text`".
+pub fn contains_pattern(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
 }
 
 #[cfg(test)]

@@ -45,25 +45,49 @@ async fn metadata_needs_no_token_and_describes_what_is_served() {
         r[key].as_array().unwrap().iter().map(|i| i[field].as_str().unwrap().to_string()).collect()
     };
     let patient = of("Patient");
-    assert_eq!(codes(patient, "interaction", "code"), ["read", "vread", "search-type", "create", "update", "delete"]);
-    assert_eq!(codes(patient, "searchParam", "name"), ["name", "birthdate", "gender"]);
+    assert_eq!(
+        codes(patient, "interaction", "code"),
+        ["read", "vread", "update", "delete", "history-instance", "create", "search-type"]
+    );
+    assert_eq!(
+        codes(patient, "searchParam", "name"),
+        [
+            "_id",
+            "identifier",
+            "name",
+            "family",
+            "given",
+            "birthdate",
+            "gender",
+            "_lastUpdated",
+            "organization",
+            "general-practitioner"
+        ]
+    );
+    assert_eq!(
+        (&patient["readHistory"], &patient["conditionalCreate"], &patient["versioning"]),
+        (&json!(true), &json!(true), &json!("versioned"))
+    );
+    assert_eq!(patient["searchInclude"], json!(["Patient:general-practitioner"]));
     let practitioner = of("Practitioner");
     assert_eq!(codes(practitioner, "interaction", "code"), ["read", "search-type"]);
-    assert_eq!(codes(practitioner, "searchParam", "name"), ["name"]);
-    // Every search parameter it lists is one the search accepts.
+    assert_eq!(codes(practitioner, "searchParam", "name"), ["_id", "name", "identifier"]);
+    assert_eq!(practitioner["readHistory"], json!(false));
+    // Every search parameter and include it lists is one the search accepts, at its type.
     let token = app.user_token("ada@example.com").await;
     for (kind, params) in [("Patient", patient), ("Practitioner", practitioner)] {
-        for name in codes(params, "searchParam", "name") {
-            let value = if name == "birthdate" {
-                "1990-01-01"
-            } else if name == "gender" {
-                "female"
-            } else {
-                "a"
+        for param in params["searchParam"].as_array().unwrap() {
+            let name = param["name"].as_str().unwrap();
+            let value = match (name, param["type"].as_str().unwrap()) {
+                ("gender", _) => "female",
+                (_, "date") => "ge1990-01-01",
+                (_, "reference") | ("_id", _) => "0190a9a0-0000-7000-8000-000000000000",
+                _ => "a",
             };
             app.fhir_get(&format!("/api/fhir/{kind}?{name}={value}"), &token).await.expect(200, None);
         }
     }
+    app.fhir_get("/api/fhir/Patient?_include=Patient:general-practitioner", &token).await.expect(200, None);
 }
 
 #[tokio::test]
@@ -387,16 +411,24 @@ async fn search_filters_by_name_birthdate_and_gender_and_refuses_what_it_cannot_
         assert_eq!(names(response.expect(200, None)), expected, "{query}");
     }
     for (query, parameter) in [
-        ("family=Hopper", "family"),
         ("name:exact=Ada", "name:exact"),
-        ("birthdate=ge1900-01-01", "birthdate"),
-        ("birthdate=1906", "birthdate"),
+        ("birthdate=sa1900-01-01", "birthdate"),
+        ("birthdate=1906-13", "birthdate"),
+        ("birthdate=1906-02-30", "birthdate"),
+        ("_lastUpdated=2026-01-01T10:00", "_lastUpdated"),
         ("gender=woman", "gender"),
+        ("gender=female&gender=male", "gender"),
         ("_count=0", "_count"),
         ("_count=101", "_count"),
         ("_cursor=garbage", "_cursor"),
-        ("name=a&name=b", "name"),
         ("_format=xml", "_format"),
+        ("_pretty=yes", "_pretty"),
+        ("_summary=true", "_summary"),
+        ("_include=Patient:organization", "_include"),
+        ("_id=no%20spaces", "_id"),
+        ("organization=Practitioner/1", "organization"),
+        ("family=", "family"),
+        ("_sort=name", "_sort"),
     ] {
         let response = app.fhir_get(&format!("/api/fhir/Patient?{query}"), &token).await;
         response.expect(400, Some("invalid"));

@@ -40,6 +40,7 @@ async fn create_answers_with_the_patient_its_age_and_an_etag() {
             "email",
             "gender",
             "id",
+            "identifiers",
             "name",
             "notes",
             "organization_id",

@@ -46,8 +46,12 @@ fn body_for(method: &Method, route: &str, id: &str) -> Option<Value> {
 }
 
 async fn send(app: &TestApp, method: Method, path: &str, body: Option<&Value>, token: &str) -> (u16, String) {
-    let mut request =
-        Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    // With a Host, as every HTTP/1.1 client sends (FHIR's Bundles need it for their links).
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "localhost")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
     let body = match body {
         Some(body) => {
             request = request.header(header::CONTENT_TYPE, "application/json");
@@ -185,7 +189,7 @@ async fn members_of_one_organization_find_nothing_of_another_on_any_route() {
         .collect();
     for route in &collections {
         for id in &b_ids {
-            let cursor = encode_cursor(id.parse().unwrap());
+            let cursor = encode_cursor(id.parse::<uuid::Uuid>().unwrap());
             for query in [
                 format!("organization_id={id}"),
                 format!("patient_id={id}"),

@@ -87,22 +87,32 @@ pub async fn list<P: Principal>(
     let name = query.contains("q", 100);
     let specialization = query.text("specialization", 100);
     query.finish()?;
-    let rows = list_statement(&principal, &page, name, specialization).query(&state.db).await?;
+    let filter = DoctorFilter { name, specialization, ..DoctorFilter::default() };
+    let rows = list_statement(&principal, &page, filter).query(&state.db).await?;
     let doctors = rows.iter().map(Doctor::from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(Reply::success("Doctors found.", PageOf::new(&page, doctors, |d| d.id)))
 }
 
-pub fn list_statement(
-    principal: &impl Principal,
-    page: &Page,
-    name: Option<String>,
-    specialization: Option<String>,
-) -> Statement {
+/// What a directory list is filtered by.
+#[derive(Default)]
+pub struct DoctorFilter {
+    /// A name pattern (`Query::contains`).
+    pub name: Option<String>,
+    pub specialization: Option<String>,
+    /// These doctors only (FHIR's `_id`).
+    pub ids: Option<Vec<Uuid>>,
+    /// The licence number (FHIR's `identifier`).
+    pub license_number: Option<String>,
+}
+
+pub fn list_statement(principal: &impl Principal, page: &Page, filter: DoctorFilter) -> Statement {
     Statement::new(&LIST)
         .acting_as(principal)
         .bind("after", page.after)
-        .bind("name", name)
-        .bind("specialization", specialization)
+        .bind("name", filter.name)
+        .bind("specialization", filter.specialization)
+        .bind("ids", filter.ids)
+        .bind("license_number", filter.license_number)
         .bind("fetch", page.fetch())
         .reads(Doctor::COLUMNS)
 }
@@ -224,7 +234,7 @@ pub fn statements() -> Vec<Statement> {
     };
     let mut all = vec![
         create_statement(&caller, &meta, new),
-        list_statement(&caller, &Page::default(), None, None),
+        list_statement(&caller, &Page::default(), DoctorFilter::default()),
         read_statement(&caller, id),
         update_statement(&caller, &meta, id, None, DoctorChanges::default()),
         delete_statement(&caller, &meta, id),

@@ -90,6 +90,9 @@ struct ResourceCapability {
     conditional_create: bool,
     conditional_update: bool,
     conditional_delete: &'static str,
+    /// FHIR allows no empty arrays: a type with no `_include` lists none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    search_include: &'static [&'static str],
     /// FHIR allows no empty arrays: a type searched by paging alone lists none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     search_param: Vec<SearchParam>,
@@ -112,25 +115,49 @@ struct SearchParam {
 pub type Param = (&'static str, &'static str, &'static str);
 
 pub const PATIENT_SEARCH: &[Param] = &[
-    ("name", "string", "Part of the name, any case."),
-    ("birthdate", "date", "The exact date of birth, YYYY-MM-DD."),
+    ("_id", "token", "One id, or a comma-separated list."),
+    ("identifier", "token", "system|value, value (in any system) or system| (any value of it)."),
+    ("name", "string", "Part of the name, any case; repeated: each part."),
+    ("family", "string", "The start of the family name (the name's last word), any case; repeated: ANDed."),
+    ("given", "string", "The start of a given name (a word before the last), any case; repeated: ANDed."),
+    ("birthdate", "date", "YYYY, YYYY-MM or YYYY-MM-DD, with the prefix eq (default), ne, lt, le, gt or ge."),
     ("gender", "token", "male, female, other or unknown."),
+    ("_lastUpdated", "date", "A date, or a date and time with its zone, with the prefixes of birthdate."),
+    ("organization", "reference", "Organization/<id>: the patients it manages."),
+    ("general-practitioner", "reference", "Practitioner/<id>: the patients it is assigned to."),
 ];
-pub const PRACTITIONER_SEARCH: &[Param] = &[("name", "string", "Part of the name, any case.")];
+pub const PRACTITIONER_SEARCH: &[Param] = &[
+    ("_id", "token", "One id, or a comma-separated list."),
+    ("name", "string", "Part of the name, any case."),
+    ("identifier", "token", "The licence number: urn:healthcare-api:license|<number>, or the number."),
+];
+/// `_include` of a Patient search: the matches' doctors.
+pub const PATIENT_INCLUDES: &[&str] = &["Patient:general-practitioner"];
 /// The caller's organizations are few: paging only.
 pub const ORGANIZATION_SEARCH: &[Param] = &[];
 
-fn resource(kind: &'static str, interactions: &[&'static str], params: &[Param]) -> ResourceCapability {
+/// What a resource type offers beyond its interactions and search parameters.
+#[derive(Default)]
+struct Offers {
+    /// Versions are kept, and read (vread, `_history`).
+    history: bool,
+    /// `If-None-Exist` on create.
+    conditional_create: bool,
+    includes: &'static [&'static str],
+}
+
+fn resource(kind: &'static str, interactions: &[&'static str], params: &[Param], offers: Offers) -> ResourceCapability {
     ResourceCapability {
         kind,
         interaction: interactions.iter().map(|&code| Interaction { code }).collect(),
-        // ETags and If-Match carry versions, but old versions are not kept.
-        versioning: "versioned-update",
-        read_history: false,
+        // Every type carries its version in meta, ETag and If-Match; Patient keeps them.
+        versioning: if offers.history { "versioned" } else { "versioned-update" },
+        read_history: offers.history,
         update_create: false,
-        conditional_create: false,
+        conditional_create: offers.conditional_create,
         conditional_update: false,
         conditional_delete: "not-supported",
+        search_include: offers.includes,
         search_param: params
             .iter()
             .map(|&(name, kind, documentation)| SearchParam { name, kind, documentation })
@@ -155,8 +182,10 @@ pub async fn metadata(Origin(origin): Origin) -> Fhir<CapabilityStatement> {
         rest: [Rest {
             mode: "server",
             documentation: "Patients, the practitioners (doctors) of the shared directory, and the caller's \
-                            organizations. Search results are paged with _count (1-100, default 20); follow the \
-                            Bundle's next link.",
+                            organizations. Search results and a patient's history are paged with _count (1-100, \
+                            default 20); follow the Bundle's next link. Patient searches also take \
+                            _summary=count. Create and update take Prefer: return=minimal | representation | \
+                            OperationOutcome.",
             security: Security {
                 extension: [OauthUris {
                     url: "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
@@ -179,9 +208,14 @@ pub async fn metadata(Origin(origin): Origin) -> Fhir<CapabilityStatement> {
                               reaches what its scopes grant, within its user's reach and its organization.",
             },
             resource: [
-                resource("Patient", &["read", "vread", "search-type", "create", "update", "delete"], PATIENT_SEARCH),
-                resource("Practitioner", &["read", "search-type"], PRACTITIONER_SEARCH),
-                resource("Organization", &["read", "search-type"], ORGANIZATION_SEARCH),
+                resource(
+                    "Patient",
+                    &["read", "vread", "update", "delete", "history-instance", "create", "search-type"],
+                    PATIENT_SEARCH,
+                    Offers { history: true, conditional_create: true, includes: PATIENT_INCLUDES },
+                ),
+                resource("Practitioner", &["read", "search-type"], PRACTITIONER_SEARCH, Offers::default()),
+                resource("Organization", &["read", "search-type"], ORGANIZATION_SEARCH, Offers::default()),
             ],
         }],
     })

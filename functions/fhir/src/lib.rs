@@ -9,11 +9,14 @@
 mod capability;
 mod organization;
 mod patient;
+mod patient_history;
 mod patient_map;
+mod patient_search;
 mod practitioner;
 mod prefer;
 mod resources;
 mod search;
+mod search_dates;
 mod smart;
 mod wire;
 
@@ -31,6 +34,7 @@ const BASE: &str = "/api/fhir";
 const METADATA: &str = "/api/fhir/metadata";
 const PATIENTS: &str = "/api/fhir/Patient";
 const PATIENT: &str = "/api/fhir/Patient/{id}";
+const PATIENT_HISTORY: &str = "/api/fhir/Patient/{id}/_history";
 const PATIENT_VERSION: &str = "/api/fhir/Patient/{id}/_history/{vid}";
 const PRACTITIONERS: &str = "/api/fhir/Practitioner";
 const PRACTITIONER: &str = "/api/fhir/Practitioner/{id}";
@@ -44,6 +48,7 @@ pub const ROUTES: &[&str] = &[
     SMART_CONFIGURATION,
     PATIENTS,
     PATIENT,
+    PATIENT_HISTORY,
     PATIENT_VERSION,
     PRACTITIONERS,
     PRACTITIONER,
@@ -55,14 +60,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(METADATA, only(get(capability::metadata)))
         .route(SMART_CONFIGURATION, only(get(smart::configuration)))
-        .route(PATIENTS, only(get(patient::search).post(patient::create)))
+        .route(PATIENTS, only(get(patient_search::search).post(patient::create)))
         .route(PATIENT, only(get(patient::read).put(patient::update).delete(patient::remove)))
-        .route(PATIENT_VERSION, only(get(patient::vread)))
+        .route(PATIENT_HISTORY, only(get(patient_history::history)))
+        .route(PATIENT_VERSION, only(get(patient_history::vread)))
         .route(PRACTITIONERS, only(get(practitioner::search)))
         .route(PRACTITIONER, only(get(practitioner::read)))
         .route(ORGANIZATIONS, only(get(organization::search)))
         .route(ORGANIZATION, only(get(organization::read)))
-        // Unknown paths under the base (other resource types, `_history`, operations)
+        // Unknown paths under the base (other resource types, system `_history`, operations)
         // answer here, so they get an OperationOutcome too.
         .route(BASE, any(unsupported))
         .route("/api/fhir/{*rest}", any(unsupported))
@@ -108,5 +114,7 @@ async fn unsupported() -> ApiError {
 /// Every statement this function issues that is its own (create, delete and the
 /// Practitioner reads are the patients' and doctors' functions' statements, listed there).
 pub fn statements() -> Vec<Statement> {
-    patient::statements()
+    let mut all = patient::statements();
+    all.extend(patient_search::statements());
+    all
 }

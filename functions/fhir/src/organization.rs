@@ -11,7 +11,7 @@ use shared::records::organization::Organization;
 use shared::{ApiError, AppState};
 
 use crate::resources::{Bundle, Meta, OrganizationResource};
-use crate::search::{self, Searchset};
+use crate::search::{self, Listing};
 use crate::smart::FhirPrincipal;
 use crate::wire::{Fhir, FhirId, Origin};
 
@@ -53,6 +53,6 @@ pub async fn search(
     let rows = orgs::list_statement(principal.caller(), &page).query(&state.db).await?;
     let organizations =
         rows.iter().map(|row| Organization::from_row(row).map(to_resource)).collect::<Result<Vec<_>, _>>()?;
-    let set = Searchset { origin: &origin, uri: &uri, resource_type: "Organization" };
+    let set = Listing { origin: &origin, uri: &uri, resource_type: "Organization" };
     Ok(Fhir::ok(set.bundle(&page, organizations, |o| o.id)))
 }

@@ -5,16 +5,16 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::Uri;
-use shared::access::{self, Reach};
+use shared::access::Reach;
 use shared::audit::{Audit, Verdict};
 use shared::auth::scopes::{Permission, Resource};
 use shared::auth::{Principal, Role, RoleScoped};
 use shared::db::{Sql, Statement};
+use shared::error::{FieldError, identifiers_taken};
 use shared::extract::IfMatch;
 use shared::pagination::Page;
-use shared::query::Query;
-use shared::records::patient::{GENDERS, NewPatient, Patient};
+use shared::records::identifier::to_json;
+use shared::records::patient::{NewPatient, Patient};
 use shared::records::{FromRow, column};
 use shared::{ApiError, AppState, RequestMeta, sql};
 use tokio_postgres::Row;
@@ -22,26 +22,19 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::patient_map::{PatientFields, from_input, to_resource};
+use crate::patient_search::{Criterion, Filters, IfNoneExist, search_statement};
 use crate::prefer::Return;
-use crate::resources::{Bundle, Gender, PatientInput, PatientResource};
-use crate::search::{self, Searchset};
+use crate::resources::{Gender, PatientInput, PatientResource};
 use crate::smart::FhirPrincipal;
-use crate::wire::{Fhir, FhirBody, FhirId, FhirVersion, Origin};
+use crate::wire::{Fhir, FhirBody, FhirId};
 
 static READ: Sql = sql!("sql/patient_read.sql");
-static VREAD: Sql = sql!("sql/patient_vread.sql");
-static SEARCH: Sql = sql!("sql/patient_search.sql");
 static UPDATE: Sql = sql!("sql/patient_update.sql");
 
 const PRACTITIONERS: (&str, Type) = ("practitioners", Type::UUID_ARRAY);
 
 fn not_found() -> ApiError {
     ApiError::NotFound("No such Patient.".into())
-}
-
-/// The row's patient and its doctors as a resource.
-fn resource(row: &Row) -> Result<PatientResource, ApiError> {
-    Ok(to_resource(Patient::from_row(row)?, column(row, "practitioners")?))
 }
 
 /// Where a version is read (vread): a create's and an update's `Location`.
@@ -76,88 +69,12 @@ fn read_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid) -> S
         .reads(&[PRACTITIONERS])
 }
 
-/// One version (vread): the current one or one it replaced; audited as reading history.
-pub async fn vread(
-    State(state): State<AppState>,
-    principal: FhirPrincipal,
-    meta: RequestMeta,
-    FhirVersion(id, version): FhirVersion,
-) -> Result<Fhir<PatientResource>, ApiError> {
-    let principal = principal.permit(Resource::Patient, Permission::Read)?;
-    let row = vread_statement(&principal, &meta, id, version)
-        .query_opt(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("No such Patient, or no such version of it.".into()))?;
-    Ok(answer(Patient::from_row(&row)?, column(&row, "practitioners")?))
-}
-
-fn vread_statement(principal: &impl Principal, meta: &RequestMeta, id: Uuid, version: i32) -> Statement {
-    Statement::new(&VREAD)
-        .acting_as(principal)
-        .reaching(Reach::Patient("id"))
-        .bind("id", id)
-        .bind("version", version)
-        .audit(meta, Audit::new("patient.history", "patient").resource(id).outcome(Verdict::Found("found")))
-        .reads(Patient::COLUMNS)
-        .reads(&[PRACTITIONERS])
-}
-
-/// The search parameters, parsed; `name` is already a LIKE pattern.
-#[derive(Default)]
-struct Filters {
-    name: Option<String>,
-    birthdate: Option<time::Date>,
-    gender: Option<&'static str>,
-}
-
-pub async fn search(
-    State(state): State<AppState>,
-    principal: FhirPrincipal,
-    meta: RequestMeta,
-    Origin(origin): Origin,
-    uri: Uri,
-    mut query: Query,
-) -> Result<Fhir<Bundle<PatientResource>>, ApiError> {
-    let principal = principal.permit(Resource::Patient, Permission::Search)?;
-    let page = search::page(&mut query);
-    let filters = Filters {
-        name: query.contains("name", 100),
-        birthdate: search::exact_date(&mut query, "birthdate"),
-        gender: search::token(&mut query, "gender", GENDERS),
-    };
-    query.finish()?;
-    let rows = search_statement(&principal, &meta, &page, filters).query(&state.db).await?;
-    let patients = rows.iter().map(resource).collect::<Result<Vec<_>, _>>()?;
-    let set = Searchset { origin: &origin, uri: &uri, resource_type: "Patient" };
-    Ok(Fhir::ok(set.bundle(&page, patients, |p| p.id)))
-}
-
-fn search_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page, filters: Filters) -> Statement {
-    // Filters the reach cannot see leave its sources unbounded (see shared::access).
-    let bounded = filters.birthdate.is_none() && filters.gender.is_none();
-    let reach = access::Patients {
-        name: filters.name,
-        after: page.after,
-        limit: bounded.then(|| page.fetch()),
-        ..Default::default()
-    };
-    Statement::new(&SEARCH)
-        .acting_as(principal)
-        .reaching_patients(reach)
-        .bind("after", page.after)
-        .bind("birthdate", filters.birthdate)
-        .bind("gender", filters.gender)
-        .bind("fetch", page.fetch())
-        .audit(meta, Audit::new("patient.list", "patient"))
-        .reads(Patient::COLUMNS)
-        .reads(&[PRACTITIONERS])
-}
-
 pub async fn create(
     State(state): State<AppState>,
     principal: FhirPrincipal,
     meta: RequestMeta,
     prefer: Return,
+    IfNoneExist(criterion): IfNoneExist,
     FhirBody(input): FhirBody<PatientInput>,
 ) -> Result<Fhir<PatientResource>, ApiError> {
     let principal = principal.permit(Resource::Patient, Permission::Create)?;
@@ -167,6 +84,11 @@ pub async fn create(
             "Patient.generalPractitioner",
             "must be empty on create: a new patient has no doctors yet; assign them through /api/mappings",
         ));
+    }
+    if let Some(identifier) = &criterion
+        && let Some(existing) = matching(&state, &principal, &meta, identifier).await?
+    {
+        return Ok(existing);
     }
     let new = NewPatient {
         name: fields.name,
@@ -179,11 +101,54 @@ pub async fn create(
         organization_id: fields.organization,
         // `meta` is the server's: a chart is restricted through /api/patients.
         restricted: None,
+        identifiers: fields.identifiers,
     };
-    let patient = patients::create_patient(&state, principal.caller(), &meta, new).await?;
+    let patient = match patients::create_patient(&state, principal.caller(), &meta, new).await {
+        Ok(patient) => patient,
+        // A racing conditional create committed the identifier first: its patient is
+        // the match (migrations/0013: the second insert waits on the first's index
+        // entry, then fails).
+        Err(taken) if identifiers_taken(&taken) => match &criterion {
+            Some(identifier) => return matching(&state, &principal, &meta, identifier).await?.ok_or(taken),
+            None => return Err(as_fhir_conflict(taken)),
+        },
+        Err(other) => return Err(other),
+    };
     let location = version_location(patient.id, patient.version);
     // A new patient has no doctors yet.
     Ok(answer(patient, Vec::new()).created(location).preferring(prefer))
+}
+
+/// The patient an `If-None-Exist` names, among those the caller reaches: one is the
+/// answer (200, nothing created), none lets the create go on, more is 412.
+async fn matching(
+    state: &AppState,
+    principal: &impl Principal,
+    meta: &RequestMeta,
+    identifier: &Criterion,
+) -> Result<Option<Fhir<PatientResource>>, ApiError> {
+    let filters = Filters { identifier: Some(identifier.clone()), ..Filters::default() };
+    let rows = search_statement(principal, meta, &Page { limit: 1, after: None }, filters).query(&state.db).await?;
+    let matches: Vec<&Row> = rows.iter().filter(|r| column::<&str>(r, "kind").is_ok_and(|k| k == "patient")).collect();
+    match matches[..] {
+        [] => Ok(None),
+        [row] => {
+            let patient = Patient::from_row(row)?;
+            Ok(Some(answer(patient, column(row, "practitioners")?)))
+        }
+        _ => Err(ApiError::MultipleMatches("If-None-Exist matches more than one Patient; nothing was created.".into())),
+    }
+}
+
+/// A duplicate identifier, named as FHIR names the element.
+fn as_fhir_conflict(error: ApiError) -> ApiError {
+    match error {
+        ApiError::Conflict { message, errors } => ApiError::Conflict {
+            message,
+            errors: errors.into_iter().map(|e| FieldError::new("Patient.identifier", e.message)).collect(),
+        },
+        other => other,
+    }
 }
 
 pub async fn update(
@@ -251,6 +216,7 @@ fn update_statement(
         .bind("phone", fields.phone)
         .bind("email", fields.email)
         .bind("address", fields.address)
+        .bind("identifiers", to_json(&fields.identifiers))
         .audit(
             meta,
             Audit::new("patient.update", "patient")
@@ -283,13 +249,9 @@ pub fn statements() -> Vec<Statement> {
         phone: None,
         email: None,
         address: None,
+        identifiers: Vec::new(),
         practitioners: None,
         organization: None,
     };
-    vec![
-        read_statement(&principal, &meta, id),
-        vread_statement(&principal, &meta, id, 1),
-        search_statement(&principal, &meta, &Page::default(), Filters::default()),
-        update_statement(&principal, &meta, id, None, fields),
-    ]
+    vec![read_statement(&principal, &meta, id), update_statement(&principal, &meta, id, None, fields)]
 }

@@ -6,17 +6,18 @@
 use serde_json::Value;
 use shared::ApiError;
 use shared::error::FieldError;
+use shared::records::identifier::{MAX_IDENTIFIERS, PatientIdentifier};
 use shared::records::patient::Patient;
 use shared::validate::{self, Lines, Parser};
 use time::Date;
 use uuid::Uuid;
 
 use crate::resources::{
-    Address, ContactPoint, ContactSystem, Gender, HumanName, Meta, PatientInput, PatientResource, PatientType,
-    Reference,
+    Address, ContactPoint, ContactSystem, Gender, HumanName, Identifier, Meta, PatientInput, PatientResource,
+    PatientType, Reference,
 };
 
-const PRACTITIONER_PREFIX: &str = "Practitioner/";
+pub const PRACTITIONER_PREFIX: &str = "Practitioner/";
 pub const ORGANIZATION_PREFIX: &str = "Organization/";
 
 /// What a Patient body sets. `notes` are not part of the resource, so an update leaves
@@ -31,6 +32,7 @@ pub struct PatientFields {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub address: Option<String>,
+    pub identifiers: Vec<PatientIdentifier>,
     /// The doctors the body lists, when it lists any (`None`: the element was absent).
     pub practitioners: Option<Vec<Uuid>>,
     /// `managingOrganization`'s id (`None`: the element was absent).
@@ -42,6 +44,11 @@ pub fn to_resource(patient: Patient, practitioners: Vec<Uuid>) -> PatientResourc
         resource_type: PatientType::Patient,
         id: patient.id,
         meta: Meta::new(patient.version, patient.updated_at).restricted(patient.restricted),
+        identifier: patient
+            .identifiers
+            .into_iter()
+            .map(|i| Identifier { system: Some(i.system), value: Some(i.value) })
+            .collect(),
         name: vec![human_name(patient.name)],
         telecom: ContactPoint::of_record(patient.phone, patient.email),
         gender: Gender::from_stored(&patient.gender),
@@ -76,6 +83,7 @@ pub fn human_name(text: String) -> HumanName {
 /// Every problem with the body at once, each named by its FHIRPath.
 pub fn from_input(input: PatientInput) -> Result<PatientFields, ApiError> {
     let mut problems = Problems::default();
+    let identifiers = problems.identifiers(input.identifier);
     let name = problems.name(input.name);
     let date_of_birth = match input.birth_date {
         None => problems.add("Patient.birthDate", "is required"),
@@ -99,6 +107,7 @@ pub fn from_input(input: PatientInput) -> Result<PatientFields, ApiError> {
         phone,
         email,
         address,
+        identifiers,
         practitioners,
         organization,
     })
@@ -115,6 +124,26 @@ impl Problems {
 
     fn check<T>(&mut self, path: &str, parse: Parser<T>, value: String) -> Option<T> {
         parse(Value::String(value)).map_err(|message| self.0.push(FieldError::new(path, message))).ok()
+    }
+
+    fn identifiers(&mut self, sent: Vec<Identifier>) -> Vec<PatientIdentifier> {
+        if sent.len() > MAX_IDENTIFIERS {
+            self.add::<()>("Patient.identifier", format!("at most {MAX_IDENTIFIERS} can be stored"));
+        }
+        let mut kept = Vec::with_capacity(sent.len());
+        for (i, Identifier { system, value }) in sent.into_iter().enumerate() {
+            let path = format!("Patient.identifier[{i}]");
+            let (Some(system), Some(value)) = (system, value) else {
+                self.0.push(FieldError::new(path, "needs both system and value"));
+                continue;
+            };
+            match PatientIdentifier::new(&system, &value) {
+                Ok(pair) if kept.contains(&pair) => self.0.push(FieldError::new(path, "lists an identifier twice")),
+                Ok(pair) => kept.push(pair),
+                Err((part, problem)) => self.0.push(FieldError::new(format!("{path}.{part}"), problem)),
+            }
+        }
+        kept
     }
 
     /// One name: `text`, or else `given` and `family` joined with spaces. When both are

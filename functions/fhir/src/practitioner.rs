@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::Uri;
+use doctors::DoctorFilter;
 use shared::auth::scopes::{Permission, Resource};
 use shared::query::Query;
 use shared::records::FromRow;
@@ -11,21 +12,21 @@ use shared::{ApiError, AppState};
 
 use crate::patient_map::human_name;
 use crate::resources::{Bundle, CodeableConcept, ContactPoint, Identifier, Meta, PractitionerResource, Qualification};
-use crate::search::{self, Searchset};
+use crate::search::{self, Listing};
 use crate::smart::FhirPrincipal;
 use crate::wire::{Fhir, FhirId, Origin};
 
 /// Where licence numbers come from: this system's own naming of them.
 const LICENSE_SYSTEM: &str = "urn:healthcare-api:license";
 
-fn to_resource(doctor: Doctor) -> PractitionerResource {
+pub(crate) fn to_resource(doctor: Doctor) -> PractitionerResource {
     PractitionerResource {
         resource_type: "Practitioner",
         id: doctor.id,
         meta: Meta::new(doctor.version, doctor.updated_at),
         identifier: doctor
             .license_number
-            .map(|value| Identifier { system: LICENSE_SYSTEM, value })
+            .map(|value| Identifier { system: Some(LICENSE_SYSTEM.to_owned()), value: Some(value) })
             .into_iter()
             .collect(),
         name: vec![human_name(doctor.name)],
@@ -59,9 +60,24 @@ pub async fn search(
     let principal = principal.permit(Resource::Practitioner, Permission::Search)?;
     let page = search::page(&mut query);
     let name = query.contains("name", 100);
+    let ids = query.take("_id").map(|list| search::ids(&mut query, &list));
+    let identifier = query.take("identifier").map(|raw| search::criterion(&raw));
     query.finish()?;
-    let rows = doctors::list_statement(&principal, &page, name, None).query(&state.db).await?;
+    // Licence numbers are the directory's only identifiers, in our system.
+    let license_number = match identifier {
+        None => None,
+        Some((system, value)) if system.as_deref().is_none_or(|s| s == LICENSE_SYSTEM) => value,
+        Some(_) => {
+            return Ok(Fhir::ok(Listing { origin: &origin, uri: &uri, resource_type: "Practitioner" }.bundle(
+                &page,
+                Vec::new(),
+                |p: &PractitionerResource| p.id,
+            )));
+        }
+    };
+    let filter = DoctorFilter { name, ids, license_number, ..DoctorFilter::default() };
+    let rows = doctors::list_statement(&principal, &page, filter).query(&state.db).await?;
     let practitioners = rows.iter().map(|row| Doctor::from_row(row).map(to_resource)).collect::<Result<Vec<_>, _>>()?;
-    let set = Searchset { origin: &origin, uri: &uri, resource_type: "Practitioner" };
+    let set = Listing { origin: &origin, uri: &uri, resource_type: "Practitioner" };
     Ok(Fhir::ok(set.bundle(&page, practitioners, |p| p.id)))
 }

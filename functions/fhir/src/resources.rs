@@ -37,6 +37,8 @@ pub struct PatientInput {
     #[allow(dead_code)]
     pub meta: Option<IgnoredAny>,
     #[serde(default)]
+    pub identifier: Vec<Identifier>,
+    #[serde(default)]
     pub name: Vec<HumanName>,
     pub gender: Option<Gender>,
     pub birth_date: Option<String>,
@@ -57,6 +59,8 @@ pub struct PatientResource {
     pub resource_type: PatientType,
     pub id: Uuid,
     pub meta: Meta,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identifier: Vec<Identifier>,
     pub name: Vec<HumanName>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub telecom: Vec<ContactPoint>,
@@ -210,10 +214,12 @@ pub struct Reference {
     pub reference: String,
 }
 
-#[derive(Debug, Serialize)]
+/// An identifier: both parts, always (a patient's are unique by the pair).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an Identifier (a JSON object)")]
 pub struct Identifier {
-    pub system: &'static str,
-    pub value: String,
+    pub system: Option<String>,
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -226,13 +232,25 @@ pub struct CodeableConcept {
     pub text: String,
 }
 
-/// A searchset Bundle of one resource type.
+/// An entry of a Bundle that holds more than one resource type (a search's matches
+/// and what its `_include` brought in).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum AnyResource {
+    Patient(Box<PatientResource>),
+    Practitioner(Box<PractitionerResource>),
+}
+
+/// A searchset or history Bundle.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Bundle<R> {
     pub resource_type: &'static str,
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// Every match, over all pages (`_summary=count`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
     pub link: Vec<BundleLink>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entry: Vec<BundleEntry<R>>,
@@ -244,17 +262,42 @@ pub struct BundleLink {
     pub url: String,
 }
 
+/// A searchset's entries carry `search`; a history's `request` and `response` (R4's
+/// bdl-2, bdl-3, bdl-4: each only in its kind of Bundle).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleEntry<R> {
     pub full_url: String,
     pub resource: R,
-    pub search: EntrySearch,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<EntrySearch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<EntryRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<EntryResponse>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct EntrySearch {
+    /// `match`, or `include` for a resource an `_include` brought in.
     pub mode: &'static str,
+}
+
+/// The interaction that made a version.
+#[derive(Debug, Serialize)]
+pub struct EntryRequest {
+    pub method: &'static str,
+    pub url: String,
+}
+
+/// What that interaction answered.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryResponse {
+    pub status: &'static str,
+    pub etag: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_modified: OffsetDateTime,
 }
 
 #[derive(Debug, Serialize)]

@@ -210,14 +210,19 @@ impl<S: Send + Sync> FromRequestParts<S> for FhirVersion {
         let id = fhir_id(&id, "id")?;
         fhir_syntax(&vid, "vid")?;
         match vid.parse::<i32>() {
-            Ok(version) if version >= 1 => Ok(FhirVersion(id, version)),
+            Ok(version) if (1..i32::MAX).contains(&version) => Ok(FhirVersion(id, version)),
             _ => Err(ApiError::NotFound("No such version.".into())),
         }
     }
 }
 
+/// FHIR's id syntax: 1-64 of `A-Z a-z 0-9 - .`.
+pub fn is_fhir_id(raw: &str) -> bool {
+    (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
 fn fhir_syntax(raw: &str, name: &str) -> Result<(), ApiError> {
-    match (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+    match is_fhir_id(raw) {
         true => Ok(()),
         false => Err(ApiError::invalid_field(name, "must be a FHIR id: 1-64 of A-Z a-z 0-9 - .")),
     }

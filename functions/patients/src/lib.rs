@@ -19,6 +19,7 @@ use shared::db::{Sql, Statement};
 use shared::extract::{Id, IfMatch};
 use shared::pagination::{Page, PageOf};
 use shared::query::Query;
+use shared::records::identifier::to_json;
 use shared::records::patient::{NewPatient, Patient, PatientChanges};
 use shared::records::{FromRow, column};
 use shared::{ApiError, AppState, JsonObject, Reply, RequestMeta, sql};
@@ -28,6 +29,9 @@ use uuid::Uuid;
 mod access_log;
 mod emergency;
 mod portal;
+mod versions;
+
+pub use versions::versions_statement;
 
 const COLLECTION: &str = "/api/patients";
 const ITEM: &str = "/api/patients/{id}";
@@ -36,10 +40,11 @@ const EMERGENCY_GRANT: &str = "/api/patients/{id}/emergency-access/{grant_id}";
 const PORTAL_INVITATION: &str = "/api/patients/{id}/portal-invitation";
 const PORTAL_ACCEPT: &str = "/api/portal/accept";
 const ACCESS_LOG: &str = "/api/patients/{id}/access-log";
+const VERSIONS: &str = "/api/patients/{id}/versions";
 
 /// Every path this function serves; template.yaml must route each of them here.
 pub const ROUTES: &[&str] =
-    &[COLLECTION, ITEM, EMERGENCY_ACCESS, EMERGENCY_GRANT, PORTAL_INVITATION, PORTAL_ACCEPT, ACCESS_LOG];
+    &[COLLECTION, ITEM, EMERGENCY_ACCESS, EMERGENCY_GRANT, PORTAL_INVITATION, PORTAL_ACCEPT, ACCESS_LOG, VERSIONS];
 
 static CREATE: Sql = sql!("sql/create.sql");
 static LIST: Sql = sql!("sql/list.sql");
@@ -56,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route(PORTAL_INVITATION, post(portal::invite))
         .route(PORTAL_ACCEPT, post(portal::accept))
         .route(ACCESS_LOG, get(access_log::read))
+        .route(VERSIONS, get(versions::list::<Caller>))
         .with_state(state)
 }
 
@@ -113,6 +119,7 @@ pub fn create_statement(caller: &Caller, meta: &RequestMeta, new: NewPatient) ->
         .bind("address", new.address)
         .bind("notes", new.notes)
         .bind("restricted", new.restricted)
+        .bind("identifiers", to_json(&new.identifiers))
         .audit(
             meta,
             Audit::new("patient.create", "patient")
@@ -295,6 +302,7 @@ fn update_statement(
         .bind("notes_sent", notes_sent)
         .bind("notes", notes)
         .bind("restricted", changes.restricted)
+        .bind("identifiers", changes.identifiers.as_deref().map(to_json))
         .audit(
             meta,
             Audit::new("patient.update", "patient")
@@ -369,6 +377,7 @@ pub fn statements() -> Vec<Statement> {
         notes: None,
         organization_id: None,
         restricted: None,
+        identifiers: Vec::new(),
     };
     let filtered = ListFilter { name: Some(String::new()), ..ListFilter::default() };
     let mut all = vec![
@@ -382,5 +391,6 @@ pub fn statements() -> Vec<Statement> {
     all.extend(emergency::statements());
     all.extend(portal::statements());
     all.extend(access_log::statements());
+    all.extend(versions::statements());
     all
 }

@@ -7,6 +7,7 @@ pub mod access_log;
 pub mod app;
 pub mod doctor;
 pub mod emergency;
+pub mod identifier;
 pub mod mapping;
 pub mod organization;
 pub mod patient;

@@ -3,9 +3,10 @@
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 use tokio_postgres::Row;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{Json, Type};
 use uuid::Uuid;
 
+use super::identifier::{PatientIdentifier, identifiers};
 use super::{FromRow, Reader, nothing_to_update, serialize_date};
 use crate::ApiError;
 use crate::body::JsonObject;
@@ -13,8 +14,18 @@ use crate::db::Column;
 use crate::validate::{Form, Lines, Patch, boolean, date_of_birth, email, one_of, phone, text, uuid};
 
 pub const GENDERS: &[&str] = &["female", "male", "other", "unknown"];
-const WRITABLE: &[&str] =
-    &["name", "date_of_birth", "gender", "phone", "email", "address", "notes", "organization_id", "restricted"];
+const WRITABLE: &[&str] = &[
+    "name",
+    "date_of_birth",
+    "gender",
+    "phone",
+    "email",
+    "address",
+    "notes",
+    "organization_id",
+    "restricted",
+    "identifiers",
+];
 const READ_ONLY: &[&str] = &["id", "age", "owner_id", "created_at", "updated_at", "version"];
 
 #[derive(Debug, Serialize)]
@@ -36,6 +47,7 @@ pub struct Patient {
     pub organization_id: Option<Uuid>,
     /// A sensitive chart: its notes only for the few the reach table names.
     pub restricted: bool,
+    pub identifiers: Vec<PatientIdentifier>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -60,6 +72,7 @@ impl FromRow for Patient {
         ("version", Type::INT4),
         ("restricted", Type::BOOL),
         ("reads_notes", Type::BOOL),
+        ("identifiers", Type::JSONB),
     ];
 
     fn from_row(row: &Row) -> Result<Self, ApiError> {
@@ -78,9 +91,72 @@ impl FromRow for Patient {
             owner_id: row.get("owner_id")?,
             organization_id: row.get("organization_id")?,
             restricted: row.get("restricted")?,
+            identifiers: row.get::<Json<_>>("identifiers")?.0,
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
             version: row.get("version")?,
+        })
+    }
+}
+
+/// One version of a patient (`GET /api/patients/{id}/versions`): the fields as they
+/// were, and who made the version when.
+#[derive(Debug, Serialize)]
+pub struct PatientVersion {
+    pub version: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub changed_at: OffsetDateTime,
+    /// A user id; null for a version made before versions were kept.
+    pub changed_by: Option<Uuid>,
+    pub name: String,
+    #[serde(serialize_with = "serialize_date")]
+    pub date_of_birth: Date,
+    pub gender: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<String>,
+    /// Absent (not null) for a caller who may not read them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Option<String>>,
+    pub organization_id: Option<Uuid>,
+    pub restricted: bool,
+    pub identifiers: Vec<PatientIdentifier>,
+}
+
+impl FromRow for PatientVersion {
+    const COLUMNS: &'static [Column] = &[
+        ("version", Type::INT4),
+        ("updated_at", Type::TIMESTAMPTZ),
+        ("changed_by", Type::UUID),
+        ("name", Type::TEXT),
+        ("date_of_birth", Type::DATE),
+        ("gender", Type::TEXT),
+        ("phone", Type::TEXT),
+        ("email", Type::TEXT),
+        ("address", Type::TEXT),
+        ("notes", Type::TEXT),
+        ("reads_notes", Type::BOOL),
+        ("organization_id", Type::UUID),
+        ("restricted", Type::BOOL),
+        ("identifiers", Type::JSONB),
+    ];
+
+    fn from_row(row: &Row) -> Result<Self, ApiError> {
+        let row = Reader::<Self>::new(row);
+        Ok(Self {
+            version: row.get("version")?,
+            changed_at: row.get("updated_at")?,
+            changed_by: row.get("changed_by")?,
+            name: row.get("name")?,
+            date_of_birth: row.get("date_of_birth")?,
+            gender: row.get("gender")?,
+            phone: row.get("phone")?,
+            email: row.get("email")?,
+            address: row.get("address")?,
+            notes: if row.get("reads_notes")? { Some(row.get("notes")?) } else { None },
+            organization_id: row.get("organization_id")?,
+            restricted: row.get("restricted")?,
+            identifiers: row.get::<Json<_>>("identifiers")?.0,
         })
     }
 }
@@ -104,6 +180,7 @@ pub struct NewPatient {
     pub organization_id: Option<Uuid>,
     /// `None` when not sent: sending it at all needs access to the notes.
     pub restricted: Option<bool>,
+    pub identifiers: Vec<PatientIdentifier>,
 }
 
 impl NewPatient {
@@ -118,6 +195,7 @@ impl NewPatient {
         let notes = form.optional("notes", text(0..=5000, Lines::Multi)).into_option();
         let organization_id = form.optional("organization_id", uuid()).into_option();
         let restricted = form.optional("restricted", boolean()).into_option();
+        let identifiers = form.optional("identifiers", identifiers()).into_option();
         let (name, date_of_birth) = form.finish_with((name, date_of_birth))?;
         Ok(Self {
             name,
@@ -129,6 +207,7 @@ impl NewPatient {
             notes: notes.filter(|n| !n.is_empty()),
             organization_id,
             restricted,
+            identifiers: identifiers.unwrap_or_default(),
         })
     }
 }
@@ -146,6 +225,8 @@ pub struct PatientChanges {
     /// A move into an organization (null: stay personal).
     pub organization_id: Patch<Uuid>,
     pub restricted: Option<bool>,
+    /// The whole list, replaced.
+    pub identifiers: Option<Vec<PatientIdentifier>>,
 }
 
 impl PatientChanges {
@@ -164,6 +245,7 @@ impl PatientChanges {
             notes: form.optional("notes", text(0..=5000, Lines::Multi)).empty_clears(),
             organization_id: form.optional("organization_id", uuid()),
             restricted: form.replacement("restricted", boolean()),
+            identifiers: form.replacement("identifiers", identifiers()),
         };
         form.finish()?;
         Ok(changes)

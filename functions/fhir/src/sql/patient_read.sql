@@ -4,7 +4,8 @@
 -- resource, and go out as NULL whatever the reach.
 WITH found AS (
     SELECT r.id, r.owner_id, r.organization_id, r.name, r.date_of_birth, r.gender, r.phone, r.email, r.address,
-           NULL::text AS notes, r.created_at, r.updated_at, r.version, r.restricted, false AS reads_notes
+           NULL::text AS notes, r.created_at, r.updated_at, r.version, r.restricted, r.identifiers,
+           false AS reads_notes
     FROM reach r
 )
 SELECT found.*,

@@ -23,6 +23,7 @@ WITH target AS (
         phone = :phone,
         email = :email,
         address = :address,
+        identifiers = :identifiers,
         version = version + 1,
         updated_at = now(),
         -- The trigger of migrations/0012 keeps the version this replaces.
@@ -30,7 +31,7 @@ WITH target AS (
     WHERE id = (SELECT id FROM checked WHERE doctors_match AND organization_matches AND writes)
       AND (:expected_version::int4 IS NULL OR version = :expected_version)
     RETURNING id, owner_id, organization_id, name, date_of_birth, gender, phone, email, address, NULL::text AS notes,
-              created_at, updated_at, version, restricted, false AS reads_notes
+              created_at, updated_at, version, restricted, identifiers, false AS reads_notes
 )
 SELECT EXISTS (SELECT 1 FROM target) AS found,
        COALESCE((SELECT writes FROM checked), false) AS may_write,

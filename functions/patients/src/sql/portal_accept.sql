@@ -15,7 +15,7 @@ WITH caller AS (
     UPDATE patients SET portal_user_id = :actor
     WHERE id = (SELECT patient_id FROM invitation WHERE matches) AND portal_user_id IS NULL
     RETURNING id, owner_id, organization_id, name, date_of_birth, gender, phone, email, address, notes, created_at,
-              updated_at, version, restricted, true AS reads_notes
+              updated_at, version, restricted, identifiers, true AS reads_notes
 ), used AS (
     UPDATE portal_invitations SET accepted_at = now(), accepted_by = :actor
     WHERE id = (SELECT id FROM invitation) AND EXISTS (SELECT 1 FROM linked)

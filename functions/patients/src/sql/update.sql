@@ -21,6 +21,7 @@ WITH target AS (
         notes = CASE WHEN :notes_sent THEN :notes ELSE notes END,
         organization_id = CASE WHEN :organization_sent THEN :organization_id ELSE patients.organization_id END,
         restricted = COALESCE(:restricted, restricted),
+        identifiers = COALESCE(:identifiers, identifiers),
         version = version + 1,
         updated_at = now(),
         -- The trigger of migrations/0012 keeps the version this replaces.
@@ -35,7 +36,7 @@ WITH target AS (
     RETURNING patients.id, patients.owner_id, patients.organization_id, patients.name, patients.date_of_birth,
               patients.gender, patients.phone, patients.email, patients.address,
               CASE WHEN t.reads_notes THEN patients.notes END AS notes, patients.created_at, patients.updated_at,
-              patients.version, patients.restricted, t.reads_notes
+              patients.version, patients.restricted, patients.identifiers, t.reads_notes
 )
 SELECT EXISTS (SELECT 1 FROM target) AS found, t.writes AS may_write, t.writes_notes AS may_write_notes,
        t.access AS reached_as, t.organization_id AS current_organization,
