@@ -185,3 +185,38 @@ async fn practitioner_searches_by_id_name_and_identifier() {
     }
     app.fhir_get("/api/fhir/Practitioner?specialty=x", &token).await.expect(400, Some("invalid"));
 }
+
+#[tokio::test]
+async fn an_include_brings_in_only_what_the_app_may_read_by_itself() {
+    let app = crate::smart::smart_app().await;
+    let north = clinic(&app, "owner@example.com", "North").await;
+    let body = json!({"resourceType": "Patient", "name": [{"text": "Clinic Patient"}], "birthDate": "1971-01-01",
+                      "managingOrganization": {"reference": format!("Organization/{}", north.id)}});
+    let patient = app.fhir_create(&north.owner, &body).await["id"].as_str().unwrap().to_owned();
+    let doctor = app.create_doctor(&north.owner, "Dr Ruth Example", "Cardiology").await;
+    app.post("/api/mappings", &json!({"patient_id": patient, "doctor_id": doctor["id"]}), Some(&north.owner))
+        .await
+        .expect(201, "created");
+    let scopes = "user/Patient.rs user/Practitioner.rs";
+    let registered = crate::smart::register(
+        &app,
+        &format!("/api/orgs/{}/apps", north.id),
+        &north.owner,
+        json!({"name": "Viewer", "redirect_uris": [crate::smart::REDIRECT], "scopes": scopes}),
+    )
+    .await;
+    let client_id = registered["client_id"].as_str().unwrap();
+    let kinds = |bundle: &Value| -> Vec<String> {
+        let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+        entries.iter().map(|e| e["resource"]["resourceType"].as_str().unwrap().to_owned()).collect()
+    };
+    for (granted, expected) in [
+        ("user/Patient.rs", vec!["Patient"]),
+        ("user/Patient.rs user/Practitioner.rs", vec!["Patient", "Practitioner"]),
+    ] {
+        let tokens = crate::smart::launch(&app, client_id, granted, "owner@example.com", None).await;
+        let token = tokens["access_token"].as_str().unwrap();
+        let bundle = search(&app, token, "_include=Patient:general-practitioner").await;
+        assert_eq!(kinds(&bundle), expected, "{granted}");
+    }
+}
