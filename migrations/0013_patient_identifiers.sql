@@ -30,7 +30,7 @@ CREATE INDEX patient_identifiers_patient_idx ON patient_identifiers (patient_id)
 CREATE FUNCTION patients_index_identifiers() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' THEN
+  IF TG_OP = 'UPDATE' AND OLD.identifiers <> '[]' THEN
     DELETE FROM patient_identifiers WHERE patient_id = NEW.id;
   END IF;
   INSERT INTO patient_identifiers (patient_id, organization_id, owner_id, system, value)

@@ -28,7 +28,10 @@
 //! connection: composed as joins, the same probes tripled the planning of GET-by-id.
 //! A function is called once per statement, never per row (Supabase's measured RLS
 //! traps are a subquery or a function run per row): a list's function walks each
-//! source's index under the keyset and stops at the page size, then merges.
+//! source's index under the keyset and stops at the page size, then merges. The one
+//! exception is a list among a few candidates an index names (`_id`, an identifier, a
+//! doctor's patients: `Patients::among`): `patient_reach` per candidate beats walking a
+//! clinic's whole reach to keep a handful.
 
 use uuid::Uuid;
 
@@ -55,6 +58,8 @@ pub enum Reach {
     PatientOfMapping(&'static str),
     /// Every patient reached, for a list (`Patients`).
     Patients,
+    /// Every patient reached among the candidates this subquery names (`Patients::among`).
+    PatientsAmong(&'static str),
     /// Whether the principal may read the access log of the patient bound as `:name`:
     /// `reach` then has `id`, `organization_id`, `access`, `reads_log` and
     /// `emergency_access_id` (a row with `reads_log` false: 403; no row: 404).
@@ -73,6 +78,11 @@ pub struct Patients {
     /// The page size each source may stop at; `None` when the template filters on
     /// something the sources cannot see, so they must yield every patient reached.
     pub limit: Option<i64>,
+    /// A subquery naming a few candidate ids by an index (those listed, those with an
+    /// identifier): the reach is then decided for each candidate (`patient_reach`),
+    /// instead of walking every patient reached to keep a few. A superset is fine: the
+    /// template still applies its own filters.
+    pub among: Option<&'static str>,
 }
 
 /// The `organization_id` filter of a list.
@@ -120,6 +130,11 @@ pub enum AppLimit {
 }
 
 impl Reach {
+    /// A list's reach (several patients), not one patient's.
+    pub fn is_list(self) -> bool {
+        matches!(self, Reach::Patients | Reach::PatientsAmong(_))
+    }
+
     /// The `reach` CTE, for a principal who reaches every patient (`all`) or not, as an
     /// app narrows it.
     pub fn cte(self, all: bool, app: AppLimit) -> String {
@@ -137,20 +152,31 @@ impl Reach {
     }
 
     fn body(self, all: bool, app: AppLimit) -> String {
+        // A list's own filters, over a source that has not applied them.
+        let filtered = |source: String| {
+            format!(
+                "SELECT * FROM ({source}) listed\n    \
+                 WHERE (:reach_organization::uuid IS NULL OR listed.organization_id = :reach_organization) \
+                 AND (NOT :reach_personal OR listed.organization_id IS NULL) \
+                 AND (:reach_name::text IS NULL OR listed.name ILIKE :reach_name) \
+                 AND (:reach_after::uuid IS NULL OR listed.id < :reach_after)"
+            )
+        };
         if self == Reach::Patients && app == AppLimit::LaunchPatient {
-            let source = match all {
+            return filtered(match all {
                 true => format!("SELECT {PATIENT_COLUMNS}, {ADMIN} FROM patients p WHERE p.id = :app_patient"),
                 false => "SELECT * FROM patient_reach(:actor, :app_patient)".to_owned(),
-            };
-            return format!(
-                "SELECT * FROM ({source}) launch\n    \
-                 WHERE (:reach_organization::uuid IS NULL OR launch.organization_id = :reach_organization) \
-                 AND (NOT :reach_personal OR launch.organization_id IS NULL) \
-                 AND (:reach_name::text IS NULL OR launch.name ILIKE :reach_name) \
-                 AND (:reach_after::uuid IS NULL OR launch.id < :reach_after)"
-            );
+            });
         }
         match (self, all) {
+            // One probe per candidate: a few, by construction (see `Patients::among`).
+            (Reach::PatientsAmong(candidates), true) => {
+                filtered(format!("SELECT {PATIENT_COLUMNS}, {ADMIN} FROM patients p WHERE p.id IN ({candidates})"))
+            }
+            (Reach::PatientsAmong(candidates), false) => filtered(format!(
+                "SELECT r.* FROM (SELECT DISTINCT c.id FROM ({candidates}) c (id)) c \
+                 CROSS JOIN LATERAL patient_reach(:actor, c.id) r"
+            )),
             (Reach::Patient(name), true) => {
                 format!("SELECT {PATIENT_COLUMNS}, {ADMIN} FROM patients p WHERE p.id = :{name}")
             }

@@ -144,6 +144,25 @@ fn words(query: &mut Query, name: &str) -> Vec<String> {
     values
 }
 
+impl Filters {
+    /// The few patients a filter names by an index, when one does (`access::Patients::among`):
+    /// the ids listed, the holders of an identifier's value, a doctor's patients.
+    fn candidates(&self) -> Option<&'static str> {
+        if self.ids.is_some() {
+            Some("SELECT unnest(:ids::uuid[])")
+        } else if self.identifier.as_ref().is_some_and(|(_, value)| value.is_some()) {
+            Some(
+                "SELECT i.patient_id FROM patient_identifiers i WHERE i.value = :identifier_value \
+                 AND (:identifier_system::text IS NULL OR i.system = :identifier_system)",
+            )
+        } else if self.practitioner.is_some() {
+            Some("SELECT m.patient_id FROM mappings m WHERE m.doctor_id = :practitioner")
+        } else {
+            None
+        }
+    }
+}
+
 /// A name part as a literal in a regular expression (`~*`: case-insensitive).
 fn regex_literal(text: &str) -> String {
     text.chars().fold(String::new(), |mut out, c| {
@@ -195,13 +214,14 @@ pub async fn search(
 }
 
 pub fn search_statement(principal: &impl Principal, meta: &RequestMeta, page: &Page, filters: Filters) -> Statement {
-    let bounded = filters.bounded();
+    let (bounded, among) = (filters.bounded(), filters.candidates());
     let after = if filters.count_only { None } else { page.after };
     let reach = access::Patients {
         organization: filters.organization,
         name: filters.name,
         after,
         limit: bounded.then(|| page.fetch()),
+        among,
     };
     let (identifier_system, identifier_value) = filters.identifier.clone().unwrap_or_default();
     let (birth_not_from, birth_not_before) = filters.birthdate.not_columns();
@@ -237,5 +257,15 @@ pub fn search_statement(principal: &impl Principal, meta: &RequestMeta, page: &P
 pub fn statements() -> Vec<Statement> {
     let (principal, meta) =
         (shared::auth::RoleScoped::placeholder(shared::auth::Role::User), RequestMeta::placeholder());
-    vec![search_statement(&principal, &meta, &Page::default(), Filters::default())]
+    // Each way of choosing the sources renders its own SQL.
+    let among = [
+        Filters { ids: Some(Vec::new()), ..Filters::default() },
+        Filters { identifier: Some((None, Some(String::new()))), ..Filters::default() },
+        Filters { practitioner: Some(Uuid::nil()), ..Filters::default() },
+        Filters { count_only: true, ..Filters::default() },
+    ];
+    std::iter::once(Filters::default())
+        .chain(among)
+        .map(|filters| search_statement(&principal, &meta, &Page::default(), filters))
+        .collect()
 }

@@ -184,6 +184,7 @@ pub fn list_statement(principal: &impl Principal, meta: &RequestMeta, page: &Pag
         name: filter.name,
         after: page.after,
         limit: filter.owner.is_none().then(|| page.fetch()),
+        among: None,
     };
     Statement::new(&LIST)
         .acting_as(principal)

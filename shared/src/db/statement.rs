@@ -199,7 +199,7 @@ impl Statement {
 
     /// Composes `reach` for one patient (`Reach::Patient`, `Reach::PatientOfMapping`).
     pub fn reaching(self, reach: Reach) -> Self {
-        if reach == Reach::Patients {
+        if reach.is_list() {
             let mut this = self;
             this.fault.get_or_insert_with(|| "a list's reach goes through reaching_patients".into());
             return this;
@@ -225,7 +225,11 @@ impl Statement {
         if self.app.is_some_and(|a| a.patient.is_some()) {
             self.app_limit = AppLimit::LaunchPatient;
         }
-        self.piece(Piece::Reach(Reach::Patients))
+        let reach = match list.among {
+            None => Reach::Patients,
+            Some(candidates) => Reach::PatientsAmong(candidates),
+        };
+        self.piece(Piece::Reach(reach))
             .push("reach_organization", organization, true)
             .push("reach_personal", personal, true)
             .push("reach_name", list.name, true)
@@ -320,7 +324,7 @@ impl Statement {
     /// Which piece the audit event reads how the caller was let in from: a one-patient
     /// `reach` first, else an organization's `membership`.
     fn access_source(&self) -> AccessSource {
-        let one_patient = |p: &Piece| matches!(p, Piece::Reach(r) if *r != Reach::Patients);
+        let one_patient = |p: &Piece| matches!(p, Piece::Reach(r) if !r.is_list());
         let one_organization = |p: &Piece| matches!(p, Piece::Membership(Membership::Of(_)));
         if self.pieces.iter().any(one_patient) {
             AccessSource::Reach
