@@ -217,6 +217,49 @@ def main(api):
         check(old.status_code == 200 and old.json()["meta"]["versionId"] == version
               and old.json()["name"][0]["text"] == name, f"vread {version}: {old.status_code} {old.text}")
 
+    # History: a Bundle of type history, newest first, paged like searches.
+    history = client.execute(f"Patient/{read.id}/_history", method="get", params={"_count": 1})
+    check(history["type"] == "history" and [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2"]
+          and history["entry"][0]["request"]["method"] == "PUT", f"history: {history}")
+    older = requests.get(next(l["url"] for l in history["link"] if l["relation"] == "next"), headers=auth,
+                         timeout=10, hooks=hooks["hooks"]).json()
+    check([e["response"]["status"] for e in older["entry"]] == ["201 Created"], f"history's next page: {older}")
+
+    # Identifiers: searched by system|value, and conditional create answers the match.
+    mrn = {"system": "urn:oid:2.16.840.1.113883.19.5", "value": f"MRN-{run}"}
+    fed = client.resource("Patient", name=[{"text": f"Fed Patient{run}"}], birthDate="1970-07-07", identifier=[mrn])
+    fed.save()
+    by_mrn = client.resources("Patient").search(identifier=f"{mrn['system']}|{mrn['value']}").fetch_all()
+    check([p.id for p in by_mrn] == [fed.id], "search by identifier")
+    conditional = {**auth, "Content-Type": "application/fhir+json",
+                   "If-None-Exist": f"identifier={mrn['system']}|{mrn['value']}"}
+    again = requests.post(f"{base}/Patient", json=fed.serialize(), headers=conditional, timeout=10,
+                          hooks=hooks["hooks"])
+    check(again.status_code == 200 and again.json()["id"] == fed.id, f"conditional create: {again.status_code}")
+    duplicate = requests.post(f"{base}/Patient", json=fed.serialize(), timeout=10, hooks=hooks["hooks"],
+                              headers={**auth, "Content-Type": "application/fhir+json"})
+    check(duplicate.status_code == 409, f"a duplicate identifier: {duplicate.status_code}")
+    outcome = requests.post(f"{base}/Patient", timeout=10, hooks=hooks["hooks"],
+                            json={"resourceType": "Patient", "name": [{"text": f"Outcome{run}"}],
+                                  "birthDate": "1971-01-01"},
+                            headers={**auth, "Content-Type": "application/fhir+json",
+                                     "Prefer": "return=OperationOutcome"})
+    check(outcome.status_code == 201 and outcome.json()["issue"][0]["severity"] == "information",
+          f"Prefer: return=OperationOutcome: {outcome.text}")
+
+    # _include brings the matches' doctors; _summary=count only counts.
+    included = client.execute("Patient", method="get",
+                              params={"_id": created[0].id, "_include": "Patient:general-practitioner"})
+    check([e["search"]["mode"] for e in included["entry"]] == ["match", "include"]
+          and included["entry"][1]["resource"]["id"] == doctor["id"], f"_include: {included}")
+    counted = requests.get(f"{base}/Patient", headers=auth, timeout=10, hooks=hooks["hooks"],
+                           params={"family": f"patient{run}", "birthdate": ["ge1990-01-01", "le1990-01-05"],
+                                   "_summary": "count"}).json()
+    check(counted.get("total") == 5 and "entry" not in counted, f"_summary=count: {counted}")
+    dated = client.resources("Patient").search(birthdate__ge="1990-01-02", birthdate__lt="1990-01-04",
+                                               family=f"patient{run}").fetch_all()
+    check(sorted(p.id for p in dated) == sorted([created[1].id, created[2].id]), "birthdate range and family")
+
     stale = requests.put(f"{base}/Patient/{read.id}", json=read.serialize(), timeout=10,
                          headers={"Authorization": f"Bearer {token}", "If-Match": 'W/"1"',
                                   "Content-Type": "application/fhir+json"}, hooks=hooks["hooks"])
