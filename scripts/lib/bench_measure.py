@@ -100,6 +100,7 @@ def warm_api(work):
         patient = p["data"]["id"]
         owner = p["data"]["owner_id"]
         clinician = large_clinic(base)
+        mrn, doctor, versioned = fhir_search_data(base, clinician)
         glass_patient = emergency_grant(base, clinician)
         # A patient read 200 times before the cells run: its access log is a page of 20
         # of its 200 events, in a trail the cells fill with other patients' reads (one
@@ -130,6 +131,23 @@ def warm_api(work):
                 f"{base}/api/patients/{logged}/access-log", lua(f"{work}/access-log.lua", "GET", token)),
             # The same patient as FHIR: the read plus its doctors, typed serialisation.
             "GET /api/fhir/Patient/{id}": (f"{base}/api/fhir/Patient/{patient}", lua(f"{work}/fhir-get.lua", "GET", token)),
+            # FHIR searches as the clinician of the organization of 10,000, every patient
+            # with an MRN. By identifier and by doctor, the reach is probed per candidate;
+            # by a name part, a birth-date range and _summary=count, the whole reach is walked
+            # (filters its sources cannot see); _include adds the page's doctors.
+            "FHIR Patient?identifier=system|MRN (clinic of 10,000)": (
+                f"{base}/api/fhir/Patient?identifier=urn:bench:mrn%7C{mrn}", lua(f"{work}/fhir-mrn.lua", "GET", clinician)),
+            "FHIR Patient?general-practitioner (clinic of 10,000)": (
+                f"{base}/api/fhir/Patient?general-practitioner=Practitioner/{doctor}", lua(f"{work}/fhir-gp.lua", "GET", clinician)),
+            "FHIR Patient?given=...&birthdate=ge... (clinic of 10,000)": (
+                f"{base}/api/fhir/Patient?given=patient&birthdate=ge1979", lua(f"{work}/fhir-given.lua", "GET", clinician)),
+            "FHIR Patient?_summary=count (clinic of 10,000)": (
+                f"{base}/api/fhir/Patient?_summary=count", lua(f"{work}/fhir-count.lua", "GET", clinician)),
+            "FHIR Patient?_include=Patient:general-practitioner (clinic of 10,000)": (
+                f"{base}/api/fhir/Patient?_include=Patient:general-practitioner", lua(f"{work}/fhir-include.lua", "GET", clinician)),
+            # A patient's history of 10 versions, one page.
+            "FHIR Patient/{id}/_history (10 versions)": (
+                f"{base}/api/fhir/Patient/{versioned}/_history", lua(f"{work}/fhir-history.lua", "GET", clinician)),
         }
         # By request, then by concurrency ("1", "32", "128": JSON's keys are strings).
         warm = {}
@@ -141,11 +159,12 @@ def warm_api(work):
         # The same SQL one GET-by-id runs (read + audit insert, one statement), through
         # pgbench with the same protocol (unnamed extended-protocol statements) and clients.
         with open(f"{work}/get.sql", "w") as f:
-            f.write(patient_read_sql(patient, owner, session_of(token)).replace("\n", " ") + "\n")
+            f.write(patient_read_sql(patient, owner, session_of(token)))
         psql("postgres", "CREATE DATABASE pgbench_ceiling")
         run([os.path.join(PG_BIN, "pgbench"), "-i", "-q", "-s", "10", f"{PG}/pgbench_ceiling"])
         results["pgbench_same_sql"] = pgbench("bench", 32, "-f", f"{work}/get.sql")
         results["pgbench_select_only"] = pgbench("pgbench_ceiling", 32, "-S")
+        results["versions_write"] = versions_write(work, patient, owner, session_of(token))
 
         # Statements per request, counted by Postgres.
         trips = {}
@@ -183,6 +202,44 @@ def large_clinic(base):
     run([os.path.join(PG_BIN, "psql"), f"{PG}/bench", "-qX", "-v", "ON_ERROR_STOP=1", "-f",
          os.path.join(os.path.dirname(os.path.abspath(__file__)), "large_clinic.sql")])
     return reg["data"]["access_token"]
+
+
+def fhir_search_data(base, clinician):
+    """Every patient of the benchmark gets an MRN (the trigger indexes them); one of the
+    clinic's patients gets a doctor and 10 versions. The MRN of one of the clinic's
+    patients, the doctor, and the versioned patient."""
+    psql("bench", "UPDATE patients SET identifiers = jsonb_build_array(jsonb_build_object("
+                  "'system', 'urn:bench:mrn', 'value', 'MRN-' || substr(id::text, 25)))")
+    psql("bench", "ANALYZE")
+    _, page = request(base, "GET", "/api/patients?limit=2", None, clinician)
+    first, second = (item for item in page["data"]["items"])
+    _, doctor = request(base, "POST", "/api/doctors", {"name": "Dr Bench", "specialization": "GP"}, clinician)
+    status, _ = request(base, "POST", "/api/mappings", {"patient_id": first["id"], "doctor_id": doctor["data"]["id"]},
+                        clinician)
+    assert status == 201, f"the mapping was not made: {status}"
+    for i in range(9):
+        request(base, "PUT", f"/api/patients/{second['id']}", {"phone": f"+1 555 010{i}"}, clinician)
+    return first["identifiers"][0]["value"], doctor["data"]["id"], second["id"]
+
+
+def versions_write(work, patient, owner, session):
+    """The composed statement of PUT /api/patients/{id} (a notes change), through pgbench
+    at 1 and 8 clients, with the version-keeping trigger (migrations/0012) on and off in
+    three interleaved rounds: what keeping versions costs an update. tx/s, by state."""
+    values = {"id": patient, "actor": owner, "session": session, "idle_minutes": "60",
+              "audit_action": "patient.update", "audit_resource_type": "patient", "audit_resource": patient,
+              "request_id": "pgbench", "source_ip": "127.0.0.1", "notes_sent": "true", "notes": "pgbench notes",
+              "phone_sent": "false", "email_sent": "false", "address_sent": "false", "organization_sent": "false"}
+    with open(f"{work}/update.sql", "w") as f:
+        f.write(composed_sql("functions/patients/src/sql/update.sql", values))
+    figures = {}
+    for _ in range(3):
+        for state in ("on", "off"):
+            psql("bench", f"ALTER TABLE patients {'ENABLE' if state == 'on' else 'DISABLE'} TRIGGER patients_keep_version")
+            for c in (1, 8):
+                figures.setdefault(state, {}).setdefault(str(c), []).append(pgbench("bench", c, "-f", f"{work}/update.sql"))
+    psql("bench", "ALTER TABLE patients ENABLE TRIGGER patients_keep_version")
+    return {state: {c: statistics.median(runs) for c, runs in by_c.items()} for state, by_c in figures.items()}
 
 
 def emergency_grant(base, clinician):
@@ -238,27 +295,29 @@ def mfa_logins(base, users=20):
     return {"p50": statistics.median(both), "password_step_p50": statistics.median(password_only), "users": users}
 
 
-def patient_read_sql(patient, owner, session):
-    """The statement GET /api/patients/{id} runs, for `owner` reading `patient`, as the
-    code composes it (tests/examples/statement.rs prints it), with the values inlined
-    for pgbench."""
-    out = run(["cargo", "run", "--quiet", "--locked", "-p", "api-tests", "--example", "statement", "--",
-               "functions/patients/src/sql/read.sql"])
+def composed_sql(template, values):
+    """The statement a template runs, as the code composes it (tests/examples/statement.rs
+    prints it), with `values` inlined for pgbench (a name not given is NULL)."""
+    out = run(["cargo", "run", "--quiet", "--locked", "-p", "api-tests", "--example", "statement", "--", template])
     statement = json.loads(out)
-    values = {"id": patient, "actor": owner, "sees_all": "false", "edits_all": "false",
-              "session": session, "idle_minutes": "60", "touch_session": "true",
-              "audit_action": "patient.read", "audit_resource_type": "patient", "audit_resource": patient,
-              "request_id": "pgbench", "source_ip": "127.0.0.1",
-              # A first-party token: no SMART app limits the reach.
-              "app_client": None, "app_organization": None, "app_patient": None}
     # pgbench gets it on one line, so comment lines go.
     sql = "\n".join(line for line in statement["sql"].splitlines() if not line.lstrip().startswith("--"))
     # Highest position first, so $1 does not match the start of $10.
     for n in range(len(statement["names"]), 0, -1):
         name, pg_type = statement["names"][n - 1], statement["types"][n - 1]
-        value = "NULL" if values[name] is None else f"'{values[name]}'"
+        value = "NULL" if values.get(name) is None else f"'{values[name]}'"
         sql = sql.replace(f"${n}", f"{value}::{pg_type}")
-    return sql + ";\n"
+    return sql.replace("\n", " ") + ";\n"
+
+
+def patient_read_sql(patient, owner, session):
+    """The statement GET /api/patients/{id} runs, for `owner` reading `patient`, with its
+    values inlined for pgbench. A first-party token: no SMART app limits the reach."""
+    return composed_sql("functions/patients/src/sql/read.sql", {
+        "id": patient, "actor": owner, "sees_all": "false", "edits_all": "false",
+        "session": session, "idle_minutes": "60", "touch_session": "true",
+        "audit_action": "patient.read", "audit_resource_type": "patient", "audit_resource": patient,
+        "request_id": "pgbench", "source_ip": "127.0.0.1"})
 
 
 def secrets():

@@ -83,6 +83,20 @@ def login_burst_section(burst):
             *[f"| {c} | {burst[c]['rps']:.1f} | {burst[c]['non2xx']} | {burst[c]['peak_kib'] / 1024:.1f} MiB |" for c in ("32", "256")], ""]
 
 
+def versions_write_section(figures):
+    """What keeping a patient's versions costs an update (bench_measure.versions_write)."""
+    if not figures:
+        return []
+    rows = []
+    for c in ("1", "8"):
+        on, off = figures["on"][c], figures["off"][c]
+        rows.append(f"| {c} | {off:.0f} | {on:.0f} | {1000 / on - 1000 / off:+.3f} ms ({on / off - 1:+.0%}) |")
+    return ["The composed statement of `PUT /api/patients/{id}` (a notes change: session check, reach, update, audit",
+            "insert), through pgbench on one patient, with the trigger that keeps the replaced version (migrations/0012)",
+            "off and on, three interleaved rounds, medians:", "",
+            "| clients | tx/s, no versions kept | tx/s, versions kept | per update |", "|---|---|---|---|", *rows, ""]
+
+
 def write_report(results, path):
     budgets = []
 
@@ -158,6 +172,7 @@ def write_report(results, path):
               "| what | tx/s | ours as a share |", "|---|---|---|",
               f"| the same SQL (read + audit insert + session check) as a pgbench script | {results['pgbench_same_sql']:.0f} | {ratio_same:.0%} |",
               f"| `pgbench -S` (select-only, the raw ceiling) | {results['pgbench_select_only']:.0f} | {ratio_ceiling:.0%} |", "",
+              *versions_write_section(results.get("versions_write")),
               f"Login is one argon2id verification (m=19 MiB, t=2, p=1) plus two statements; one hash alone takes {argon2_ms:.1f} ms here",
               "(median of 20, `cargo run --release -p shared --example argon2_cost`). With 2 cores, login throughput is bounded by hashing.",
               f"With MFA on, signing in (password step, then `POST /api/auth/mfa/verify` with a TOTP code) takes {results['mfa_login']['p50']:.1f} ms at the median",

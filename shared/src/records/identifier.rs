@@ -17,20 +17,15 @@ pub struct PatientIdentifier {
 }
 
 impl PatientIdentifier {
-    /// `system`: an absolute URI (a scheme, then anything without spaces, `|` or control
-    /// characters; at most 200); `value`: 1-100 characters on one line, trimmed.
+    /// `system`: an absolute URI (RFC 3986: a scheme, `:`, then its characters - ASCII
+    /// letters, digits, `-._~:/?#@!$&'()*+,;=` and `%XX` escapes; so no spaces, `|` or
+    /// `[]`; at most 200); `value`: 1-100 characters on one line, trimmed.
     pub fn new(system: &str, value: &str) -> Result<Self, (&'static str, String)> {
-        let scheme_end = system.find(':').unwrap_or(0);
-        let scheme_ok = scheme_end > 0
-            && system[..scheme_end].starts_with(|c: char| c.is_ascii_alphabetic())
-            && system[..scheme_end].chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
-        let rest_ok =
-            system.len() > scheme_end + 1 && !system.chars().any(|c| c.is_whitespace() || c.is_control() || c == '|');
-        if !(scheme_ok && rest_ok && system.chars().count() <= 200) {
+        if !is_absolute_uri(system) || system.len() > 200 {
             return Err((
                 "system",
-                "must be an absolute URI (such as urn:oid:… or https://…), at most 200 \
-                        characters, without spaces or |"
+                "must be an absolute URI (such as urn:oid:… or https://…) of at most 200 characters: ASCII \
+                 letters, digits, -._~:/?#@!$&'()*+,;= and %XX escapes"
                     .into(),
             ));
         }
@@ -46,6 +41,28 @@ impl PatientIdentifier {
 pub fn to_json(identifiers: &[PatientIdentifier]) -> Value {
     let pair = |i: &PatientIdentifier| serde_json::json!({"system": i.system, "value": i.value});
     Value::Array(identifiers.iter().map(pair).collect())
+}
+
+fn is_absolute_uri(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once(':') else { return false };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    let mut bytes = rest.bytes();
+    let mut any = false;
+    while let Some(b) = bytes.next() {
+        any = true;
+        let ok = match b {
+            b'%' => {
+                bytes.next().is_some_and(|h| h.is_ascii_hexdigit())
+                    && bytes.next().is_some_and(|h| h.is_ascii_hexdigit())
+            }
+            _ => b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'()*+,;=".contains(&b),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    scheme_ok && any
 }
 
 /// A list's duplicate pair, if any (`system|value`).
@@ -93,7 +110,8 @@ mod tests {
 
     #[test]
     fn systems_are_absolute_uris_and_values_bounded() {
-        for good in ["urn:oid:1.2.36.146.595.217.0.1", "https://hospital.example/mrn", "urn:uuid:x"] {
+        for good in ["urn:oid:1.2.36.146.595.217.0.1", "https://hospital.example/mrn?a=b#c", "urn:uuid:x", "urn:a%2Fb"]
+        {
             assert!(PatientIdentifier::new(good, "123").is_ok(), "{good}");
         }
         for bad in ["", "mrn", ":x", "1http://x", "http:", "http://a b", "urn:a|b", &format!("urn:{}", "x".repeat(200))]
