@@ -66,13 +66,16 @@ async fn metadata_needs_no_token_and_describes_what_is_served() {
     );
     assert_eq!(
         (&patient["readHistory"], &patient["conditionalCreate"], &patient["versioning"]),
-        (&json!(true), &json!(true), &json!("versioned"))
+        (&json!(true), &json!(true), &json!("versioned-update"))
     );
     assert_eq!(patient["searchInclude"], json!(["Patient:general-practitioner"]));
     let practitioner = of("Practitioner");
     assert_eq!(codes(practitioner, "interaction", "code"), ["read", "search-type"]);
     assert_eq!(codes(practitioner, "searchParam", "name"), ["_id", "name", "identifier"]);
-    assert_eq!(practitioner["readHistory"], json!(false));
+    assert_eq!((&practitioner["readHistory"], &practitioner["versioning"]), (&json!(false), &json!("versioned")));
+    let organization = of("Organization");
+    assert_eq!(codes(organization, "interaction", "code"), ["read", "search-type"]);
+    assert_eq!((&organization["readHistory"], &organization["versioning"]), (&json!(false), &json!("versioned")));
     // Every search parameter and include it lists is one the search accepts, at its type.
     let token = app.user_token("ada@example.com").await;
     for (kind, params) in [("Patient", patient), ("Practitioner", practitioner)] {

@@ -14,6 +14,7 @@ mod doctors;
 mod email;
 mod faults;
 mod fhir;
+mod fhir_rules;
 mod fhir_search;
 mod fhir_versions;
 mod identifiers;

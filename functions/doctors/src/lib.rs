@@ -103,6 +103,8 @@ pub struct DoctorFilter {
     pub ids: Option<Vec<Uuid>>,
     /// The licence number (FHIR's `identifier`).
     pub license_number: Option<String>,
+    /// Only doctors with a licence number (FHIR's `identifier=system|`).
+    pub licensed: bool,
 }
 
 pub fn list_statement(principal: &impl Principal, page: &Page, filter: DoctorFilter) -> Statement {
@@ -113,6 +115,7 @@ pub fn list_statement(principal: &impl Principal, page: &Page, filter: DoctorFil
         .bind("specialization", filter.specialization)
         .bind("ids", filter.ids)
         .bind("license_number", filter.license_number)
+        .bind("licensed", filter.licensed)
         .bind("fetch", page.fetch())
         .reads(Doctor::COLUMNS)
 }

@@ -1,7 +1,7 @@
 //! `GET /api/fhir/metadata`: the CapabilityStatement, which tells a FHIR client what this
 //! server does. It needs no token (FHIR clients read it before signing in) and touches
-//! no database. It is written from the same constants the router and the search
-//! handlers use, so it cannot promise an interaction or parameter they do not serve.
+//! no database. Its lists of interactions and search parameters are written here;
+//! tests/api/fhir.rs checks each listed parameter is one the search accepts, at its type.
 
 use serde::Serialize;
 
@@ -139,7 +139,7 @@ pub const ORGANIZATION_SEARCH: &[Param] = &[];
 /// What a resource type offers beyond its interactions and search parameters.
 #[derive(Default)]
 struct Offers {
-    /// Versions are kept, and read (vread, `_history`).
+    /// Versions are kept, and read (vread, `_history`); updates honour If-Match.
     history: bool,
     /// `If-None-Exist` on create.
     conditional_create: bool,
@@ -150,8 +150,9 @@ fn resource(kind: &'static str, interactions: &[&'static str], params: &[Param],
     ResourceCapability {
         kind,
         interaction: interactions.iter().map(|&code| Interaction { code }).collect(),
-        // Every type carries its version in meta, ETag and If-Match; Patient keeps them.
-        versioning: if offers.history { "versioned" } else { "versioned-update" },
+        // Every type carries its version in meta and ETag; Patient, the one type we
+        // update, also honours If-Match there (`versioned-update`).
+        versioning: if offers.history { "versioned-update" } else { "versioned" },
         read_history: offers.history,
         update_create: false,
         conditional_create: offers.conditional_create,

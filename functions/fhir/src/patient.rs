@@ -77,6 +77,15 @@ pub async fn create(
     IfNoneExist(criterion): IfNoneExist,
     FhirBody(input): FhirBody<PatientInput>,
 ) -> Result<Fhir<PatientResource>, ApiError> {
+    // A conditional create answers the match it finds: a search and a read, which the
+    // app's scopes must grant as well (a create-only app learns nothing of others).
+    let searcher = match &criterion {
+        Some(_) => {
+            principal.permit(Resource::Patient, Permission::Read)?;
+            Some(principal.permit(Resource::Patient, Permission::Search)?)
+        }
+        None => None,
+    };
     let principal = principal.permit(Resource::Patient, Permission::Create)?;
     let fields = from_input(input)?;
     if fields.practitioners.as_ref().is_some_and(|p| !p.is_empty()) {
@@ -85,10 +94,10 @@ pub async fn create(
             "must be empty on create: a new patient has no doctors yet; assign them through /api/mappings",
         ));
     }
-    if let Some(identifier) = &criterion
-        && let Some(existing) = matching(&state, &principal, &meta, identifier).await?
+    if let (Some(identifier), Some(searcher)) = (&criterion, &searcher)
+        && let Some(existing) = matching(&state, searcher, &meta, identifier).await?
     {
-        return Ok(existing);
+        return Ok(existing.preferring(prefer));
     }
     let new = NewPatient {
         name: fields.name,
@@ -108,9 +117,15 @@ pub async fn create(
         // A racing conditional create committed the identifier first: its patient is
         // the match (migrations/0013: the second insert waits on the first's index
         // entry, then fails).
-        Err(taken) if identifiers_taken(&taken) => match &criterion {
-            Some(identifier) => return matching(&state, &principal, &meta, identifier).await?.ok_or(taken),
-            None => return Err(as_fhir_conflict(taken)),
+        Err(taken) if identifiers_taken(&taken) => match (&criterion, &searcher) {
+            (Some(identifier), Some(searcher)) => {
+                return match matching(&state, searcher, &meta, identifier).await? {
+                    Some(existing) => Ok(existing.preferring(prefer)),
+                    // Another of the body's identifiers is the one taken.
+                    None => Err(as_fhir_conflict(taken)),
+                };
+            }
+            _ => return Err(as_fhir_conflict(taken)),
         },
         Err(other) => return Err(other),
     };
@@ -145,7 +160,13 @@ fn as_fhir_conflict(error: ApiError) -> ApiError {
     match error {
         ApiError::Conflict { message, errors } => ApiError::Conflict {
             message,
-            errors: errors.into_iter().map(|e| FieldError::new("Patient.identifier", e.message)).collect(),
+            errors: errors
+                .into_iter()
+                .map(|e| match e.field.as_str() {
+                    "identifiers" => FieldError::new("Patient.identifier", e.message),
+                    _ => e,
+                })
+                .collect(),
         },
         other => other,
     }
@@ -166,7 +187,10 @@ pub async fn update(
         Some(Ok(body_id)) if body_id == id => {}
         _ => return Err(ApiError::invalid_field("Patient.id", "must be present and equal the id in the URL")),
     }
-    let row = update_statement(&principal, &meta, id, expected, fields).query_one(&state.db).await?;
+    let row = update_statement(&principal, &meta, id, expected, fields)
+        .query_one(&state.db)
+        .await
+        .map_err(as_fhir_conflict)?;
     if column::<Option<Uuid>>(&row, "id")?.is_some() {
         let patient = Patient::from_row(&row)?;
         let location = version_location(id, patient.version);

@@ -64,9 +64,10 @@ pub async fn search(
     let identifier = query.take("identifier").map(|raw| search::criterion(&raw));
     query.finish()?;
     // Licence numbers are the directory's only identifiers, in our system.
-    let license_number = match identifier {
-        None => None,
-        Some((system, value)) if system.as_deref().is_none_or(|s| s == LICENSE_SYSTEM) => value,
+    // `system|` alone: every doctor with a licence number.
+    let (license_number, licensed) = match identifier {
+        None => (None, false),
+        Some((system, value)) if system.as_deref().is_none_or(|s| s == LICENSE_SYSTEM) => (value, true),
         Some(_) => {
             return Ok(Fhir::ok(Listing { origin: &origin, uri: &uri, resource_type: "Practitioner" }.bundle(
                 &page,
@@ -75,7 +76,7 @@ pub async fn search(
             )));
         }
     };
-    let filter = DoctorFilter { name, ids, license_number, ..DoctorFilter::default() };
+    let filter = DoctorFilter { name, ids, license_number, licensed, ..DoctorFilter::default() };
     let rows = doctors::list_statement(&principal, &page, filter).query(&state.db).await?;
     let practitioners = rows.iter().map(|row| Doctor::from_row(row).map(to_resource)).collect::<Result<Vec<_>, _>>()?;
     let set = Listing { origin: &origin, uri: &uri, resource_type: "Practitioner" };

@@ -72,6 +72,14 @@ pub struct Versioned {
     pub resource: PatientResource,
 }
 
+/// Which page a link names.
+#[derive(Clone, Copy)]
+enum Cursor<'a> {
+    /// The page the request asked for (`self`).
+    AsSent,
+    Next(&'a str),
+}
+
 /// The request a Bundle answers, for its links.
 pub struct Listing<'a> {
     /// `scheme://host`, as the client addressed the server.
@@ -164,9 +172,9 @@ impl Listing<'_> {
     }
 
     fn set<R>(&self, kind: &'static str, next_cursor: Option<String>, entry: Vec<BundleEntry<R>>) -> Bundle<R> {
-        let mut link = vec![BundleLink { relation: "self", url: self.url(None) }];
+        let mut link = vec![BundleLink { relation: "self", url: self.url(Cursor::AsSent) }];
         if let Some(cursor) = next_cursor {
-            link.push(BundleLink { relation: "next", url: self.url(Some(&cursor)) });
+            link.push(BundleLink { relation: "next", url: self.url(Cursor::Next(&cursor)) });
         }
         Bundle { resource_type: "Bundle", kind, total: None, link, entry }
     }
@@ -175,14 +183,16 @@ impl Listing<'_> {
         format!("{}/api/fhir/{resource_type}/{id}", self.origin)
     }
 
-    /// This search's URL: the request's parameters as sent, with the cursor replaced.
-    fn url(&self, cursor: Option<&str>) -> String {
+    /// This search's URL: the request's parameters as sent, its own cursor (`self`: this
+    /// page) or the next page's in its place.
+    fn url(&self, cursor: Cursor) -> String {
         let query = self.uri.query().unwrap_or("");
         let mut params = form_urlencoded::Serializer::new(String::new());
-        for (key, value) in form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != CURSOR) {
+        let keeps = |key: &str| key != CURSOR || matches!(cursor, Cursor::AsSent);
+        for (key, value) in form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| keeps(k)) {
             params.append_pair(&key, &value);
         }
-        if let Some(cursor) = cursor {
+        if let Cursor::Next(cursor) = cursor {
             params.append_pair(CURSOR, cursor);
         }
         let params = params.finish();

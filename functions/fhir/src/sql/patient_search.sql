@@ -38,7 +38,10 @@ WITH matched AS (
     SELECT d.id, d.name, d.specialization, d.email, d.phone, d.license_number, d.user_id, d.created_by,
            d.created_at, d.updated_at, d.version
     FROM doctors d
-    WHERE :include AND d.id IN (SELECT unnest(practitioners) FROM page)
+    -- The page's own matches only: `page` holds one row past the page (it says whether a
+    -- `next` link is due), whose doctors belong to the next page.
+    WHERE :include AND d.id IN (SELECT unnest(p.practitioners) FROM (SELECT practitioners FROM page ORDER BY id DESC
+                                                                     LIMIT :fetch - 1) p)
 )
 SELECT 'patient' AS kind, id, owner_id, organization_id, name, date_of_birth, gender, phone, email, address,
        NULL::text AS notes, created_at, updated_at, version, restricted, identifiers, false AS reads_notes,
