@@ -566,8 +566,20 @@ async fn a_backend_app_signs_in_with_its_key_and_reads_its_organization_only() {
         .expect(404, Some("not-found"));
 
     // Every failure of the client's authentication is 401 invalid_client.
+    // A bulk client asks for every type it knows (smart-fetch: system/<Type>.read for 21):
+    // those we do not serve are left out of the grant, not refused.
     let ec_ok = assertion(&ec, Algorithm::ES384, "ec-1", client_id, &aud, 60, "jti-2");
-    assert_eq!(raw(&app, Method::POST, "/api/auth/oauth/token", Some(grant(ec_ok)), None).await.status, 200);
+    let asking_more = grant(ec_ok).replace(
+        "scope=system%2FPatient.rs",
+        "scope=system%2FObservation.read%20system%2FPatient.read%20system%2FBinary.rs",
+    );
+    let granted = raw(&app, Method::POST, "/api/auth/oauth/token", Some(asking_more), None).await;
+    assert_eq!(
+        (granted.status, granted.json()["scope"].as_str()),
+        (200, Some("system/Patient.rs")),
+        "{}",
+        granted.text
+    );
     for (why, bad) in [
         ("a replay", good),
         ("an unknown kid", assertion(&rsa, Algorithm::RS384, "nope", client_id, &aud, 60, "jti-3")),

@@ -246,7 +246,7 @@ async fn begin(state: &AppState, origin: Result<Origin, ApiError>, fields: &Fiel
     if fields.get("aud").map(|a| a.trim_end_matches('/')) != Some(fhir_base.as_str()) {
         return refuse("invalid_request", "aud must be this server's FHIR base URL");
     }
-    let requested = match Scopes::parse(fields.get("scope").unwrap_or("")) {
+    let requested = match Scopes::parse_requested(fields.get("scope").unwrap_or("")) {
         Ok(scopes) => scopes,
         Err(why) => return refuse("invalid_scope", &why),
     };

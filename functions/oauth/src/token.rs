@@ -352,7 +352,7 @@ async fn backend_grant(state: &AppState, form: &Form, client: &Client) -> Result
     if !client.app.backend {
         return Err(OAuthError::unauthorized_client("only a backend app may use client_credentials"));
     }
-    let requested = Scopes::parse(form.get("scope").unwrap_or("")).map_err(OAuthError::invalid_scope)?;
+    let requested = Scopes::parse_requested(form.get("scope").unwrap_or("")).map_err(OAuthError::invalid_scope)?;
     let granted = requested.within(&client.scopes).without(&[Context::Patient, Context::User]);
     if granted.resources().is_empty() {
         return Err(OAuthError::invalid_scope("none of the requested system/ scopes is one this app may be granted"));

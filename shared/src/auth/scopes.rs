@@ -85,8 +85,15 @@ pub struct ResourceScope {
     permissions: u8,
 }
 
+/// A word of a scope string that has the shape of a resource scope.
+enum Parsed {
+    Served(ResourceScope),
+    /// Well-formed, but for a FHIR resource type we do not serve (`system/Observation.read`).
+    Unserved(String),
+}
+
 impl ResourceScope {
-    fn parse(text: &str) -> Result<Option<Self>, String> {
+    fn parse(text: &str) -> Result<Option<Parsed>, String> {
         let Some((context, rest)) = text.split_once('/') else { return Ok(None) };
         let context = match context {
             "patient" => Context::Patient,
@@ -96,15 +103,19 @@ impl ResourceScope {
         };
         let malformed = || format!("{text:?} is not a SMART scope (context/Resource.permissions)");
         let (resource, permissions) = rest.split_once('.').ok_or_else(malformed)?;
-        let resource =
-            Resource::parse(resource).ok_or_else(|| format!("{text:?} names a resource type we do not serve"))?;
         let permissions = match permissions {
             "read" => Permission::Read.bit() | Permission::Search.bit(),
             "write" => Permission::Create.bit() | Permission::Update.bit() | Permission::Delete.bit(),
             "*" => 0b11111,
             letters => v2_permissions(letters).ok_or_else(malformed)?,
         };
-        Ok(Some(Self { context, resource, permissions }))
+        match Resource::parse(resource) {
+            Some(resource) => Ok(Some(Parsed::Served(Self { context, resource, permissions }))),
+            None if is_resource_type(resource) => {
+                Ok(Some(Parsed::Unserved(format!("{text:?} names a resource type we do not serve"))))
+            }
+            None => Err(malformed()),
+        }
     }
 
     /// Grants everything `other` does.
@@ -139,6 +150,11 @@ impl ResourceScope {
     fn grants(&self, resource: Resource, permission: Permission) -> bool {
         self.resource.is_none_or(|r| r == resource) && self.permissions & permission.bit() != 0
     }
+}
+
+/// FHIR's resource type names: a capital letter, then letters and digits.
+fn is_resource_type(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_uppercase()) && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 /// `cruds` letters in order, each at most once.
@@ -178,10 +194,25 @@ pub struct Scopes {
 }
 
 impl Scopes {
-    /// Space-separated scopes; malformed ones (and an empty string) are an error naming
-    /// the first.
+    /// Space-separated scopes; malformed ones, those for a resource type we do not
+    /// serve (an app's registration names only what it may be granted here) and an
+    /// empty string are an error naming the first.
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_with(text, false)
+    }
+
+    /// The scopes a request asks for (authorize, token). SMART lets a server grant
+    /// fewer than asked, and clients ask for every type they know (smart-fetch asks
+    /// `system/<Type>.read` for 21 types, whatever it exports): a well-formed scope for
+    /// a type we do not serve is left out of the grant, not refused. Malformed ones
+    /// still are.
+    pub fn parse_requested(text: &str) -> Result<Self, String> {
+        Self::parse_with(text, true)
+    }
+
+    fn parse_with(text: &str, skip_unserved: bool) -> Result<Self, String> {
         let mut scopes = Scopes::default();
+        let mut asked = false;
         for word in text.split(' ').filter(|w| !w.is_empty()) {
             if let Some(other) = OTHER_SCOPES.iter().find(|o| **o == word) {
                 if !scopes.other.contains(other) {
@@ -189,13 +220,22 @@ impl Scopes {
                 }
                 continue;
             }
-            let resource = ResourceScope::parse(word)?.ok_or_else(|| format!("{word:?} is not a scope we know"))?;
+            asked = true;
+            let resource = match ResourceScope::parse(word)? {
+                Some(Parsed::Served(resource)) => resource,
+                Some(Parsed::Unserved(_)) if skip_unserved => continue,
+                Some(Parsed::Unserved(refused)) => return Err(refused),
+                None => return Err(format!("{word:?} is not a scope we know")),
+            };
             if !scopes.resources.contains(&resource) {
                 scopes.resources.push(resource);
             }
         }
         if scopes.resources.is_empty() && scopes.other.is_empty() {
-            return Err("no scope was given".into());
+            return Err(match asked {
+                true => "none of the scopes asked for names a resource type we serve".into(),
+                false => "no scope was given".into(),
+            });
         }
         Ok(scopes)
     }
@@ -283,6 +323,17 @@ mod tests {
             "  ",
         ] {
             assert!(Scopes::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_request_may_ask_for_types_we_do_not_serve_and_gets_the_rest() {
+        let asked = "system/Observation.read system/Patient.read system/Binary.rs launch/patient";
+        assert_eq!(Scopes::parse_requested(asked).unwrap().to_string(), "launch/patient system/Patient.rs");
+        assert!(Scopes::parse(asked).is_err(), "a registration names only types we serve");
+        assert!(Scopes::parse_requested("system/Observation.read").is_err(), "nothing left to grant");
+        for malformed in ["system/observation.read", "system/Observation.rr", "system/Obs-x.read"] {
+            assert!(Scopes::parse_requested(malformed).is_err(), "{malformed:?} was accepted");
         }
     }
 
