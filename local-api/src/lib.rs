@@ -2,7 +2,8 @@
 //! Routers and statements - and every Router merged into one, with the same paths API
 //! Gateway routes to each Lambda, plus the OpenAPI document at `/api/openapi.json`
 //! (local only: the Lambdas do not carry it). The local server, the tests and (through
-//! `cargo metadata`, which lists the same crates) the scripts all read this list.
+//! `cargo metadata`, which lists the same crates) the scripts all read this list. Bulk
+//! export's worker, which serves no HTTP, runs here in the server's process.
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
@@ -37,7 +38,16 @@ pub const FUNCTIONS: &[Function] = &[
     Function { name: "oauth", routes: oauth::ROUTES, router: oauth::router, statements: oauth::statements },
 ];
 
+/// The whole API, as the local server serves it: every function's Router, and bulk
+/// export's worker in this process.
 pub fn router(state: AppState) -> Router {
+    run_exports_here(&state);
+    routers(state)
+}
+
+/// Every function's Router merged, and the OpenAPI document; no export worker (the tests
+/// that stop and restart it run it themselves).
+pub fn routers(state: AppState) -> Router {
     FUNCTIONS
         .iter()
         .fold(Router::new(), |merged, function| merged.merge((function.router)(state.clone())))
@@ -46,4 +56,23 @@ pub fn router(state: AppState) -> Router {
 
 async fn openapi() -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// Bulk export's worker, in this process: what the `export` Lambda does on AWS, started
+/// by the same kick-off and status polls (`shared::export`).
+fn run_exports_here(state: &AppState) {
+    let Some(exports) = &state.exports else { return };
+    let worker = export::Worker::new(state.db.clone(), exports.clone());
+    exports.run_here(std::sync::Arc::new(move |job| {
+        let worker = worker.clone();
+        tokio::spawn(async move {
+            let ended = worker.run(job, None).await;
+            tracing::info!(%job, ?ended, "bulk export run ended");
+        });
+    }));
+}
+
+/// Every statement the bulk export worker issues (it serves no HTTP), for the schema test.
+pub fn worker_statements() -> Vec<Statement> {
+    export::statements()
 }

@@ -32,6 +32,13 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 3000,
     };
     let state = AppState::new(settings)?;
+    // Against an emulator (moto, as scripts/dev and scripts/test run one) the export
+    // bucket is made here; on AWS it is the stack's.
+    if let Some(exports) = &state.exports
+        && (std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some())
+    {
+        exports.bucket.ensure_exists().await?;
+    }
     let app = shared::http::app(local_api::router(state));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
     tracing::info!("healthcare API listening on http://{}  (Ctrl-C stops it)", listener.local_addr()?);

@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_app_standing"),
     migration!(12, "0012_patient_versions"),
     migration!(13, "0013_patient_identifiers"),
+    migration!(14, "0014_bulk_export"),
 ];
 
 /// Any fixed number; it only has to be the same for every migrator.
@@ -237,6 +238,8 @@ pub struct Pruned {
     pub mfa_challenges: i64,
     pub oauth_codes: i64,
     pub oauth_assertions: i64,
+    /// Bulk export jobs a day old, with their rows (their files expire in S3).
+    pub exports: i64,
     /// Queued emails whose link expired before they could be sent: lost mail, which
     /// the operator should hear about (the line says so).
     pub mail_discarded: i64,
@@ -256,6 +259,7 @@ pub async fn prune(client: &Client) -> Result<Pruned, String> {
         mfa_challenges: count("mfa_challenges")?,
         oauth_codes: count("oauth_codes")?,
         oauth_assertions: count("oauth_assertions")?,
+        exports: count("exports")?,
         mail_discarded: count("mail_discarded")?,
     })
 }
@@ -269,6 +273,7 @@ fn prune_statement() -> Statement {
         ("mfa_challenges", Type::INT8),
         ("oauth_codes", Type::INT8),
         ("oauth_assertions", Type::INT8),
+        ("exports", Type::INT8),
         ("mail_discarded", Type::INT8),
     ])
 }
@@ -407,8 +412,8 @@ pub async fn run(client: &mut Client, command: &Command, mail: &MailContext) -> 
 
 fn pruned_line(p: &Pruned) -> String {
     let mut line = format!(
-        "pruned {} sessions, {} refresh tokens, {} email tokens, {} login failures, {} MFA challenges",
-        p.sessions, p.refresh_tokens, p.email_tokens, p.login_failures, p.mfa_challenges
+        "pruned {} sessions, {} refresh tokens, {} email tokens, {} login failures, {} MFA challenges, {} bulk exports",
+        p.sessions, p.refresh_tokens, p.email_tokens, p.login_failures, p.mfa_challenges, p.exports
     );
     if p.mail_discarded > 0 {
         line += &format!("; {} queued emails expired unsent (their links no longer work)", p.mail_discarded);

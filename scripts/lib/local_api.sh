@@ -13,12 +13,18 @@ start_local_api() {
   API_DATABASE_URL="postgres://postgres:$PG_SUPERUSER_PASSWORD@127.0.0.1:$pg_port/$db?sslmode=disable"
   DATABASE_URL=$API_DATABASE_URL "${CARGO_TARGET_DIR:-target}/debug/ops" migrate >/dev/null
   API_PORT=$(free_port)
-  # A data key (so MFA enrolment works), a mail folder (so the mail flows run whole) and
-  # the test key that signs SMART ID tokens (so the oauth routes serve whole).
+  # A data key (so MFA enrolment works), a mail folder (so the mail flows run whole), the
+  # test key that signs SMART ID tokens (so the oauth routes serve whole), and a bucket
+  # on the S3 emulator start_moto runs, when one runs (so bulk export runs whole;
+  # API_EXPORT_FILE_BYTES makes files small enough that an export has several).
   local smart_keys
   smart_keys=$(python3 -c 'import json,sys; print(json.dumps([{"kid": "test-1", "pem": open(sys.argv[1]).read()}]))' \
     tests/support/keys/id_token_rsa.pem)
-  SMART_SIGNING_KEYS=$smart_keys DATABASE_URL=$API_DATABASE_URL JWT_SECRET=local-test-secret-of-at-least-32-bytes! PORT=$API_PORT RUST_LOG=warn \
+  local exports=()
+  [ -n "${AWS_ENDPOINT_URL:-}" ] &&
+    exports=(EXPORT_BUCKET="exports-${db//_/-}" EXPORT_FILE_BYTES="${API_EXPORT_FILE_BYTES:-4194304}")
+  env "${exports[@]}" SMART_SIGNING_KEYS="$smart_keys" DATABASE_URL="$API_DATABASE_URL" \
+    JWT_SECRET=local-test-secret-of-at-least-32-bytes! PORT="$API_PORT" RUST_LOG=warn \
     DATA_KEY=ZnV6emluZy1kYXRhLWtleS1vZi0zMi1ieXRlcyEhISE= MAIL_DIR="$work/$db-mail" \
     "${CARGO_TARGET_DIR:-target}/debug/local-api" >"$work/$db-api.log" 2>&1 &
   API_PID=$!

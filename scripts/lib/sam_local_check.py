@@ -5,7 +5,7 @@
 SAM_ARGS are what every `sam local` command gets (template, --env-vars, image). First
 `sam local invoke`, a fresh container each time: every HTTP function answers the warmup,
 an EventBridge scheduled event and an API Gateway request from events/; the operator
-migrates and maintains. Then `sam local start-api`: register, create a patient, read it,
+migrates and maintains; the export worker takes an invoke for a job it does not find. Then `sam local start-api`: register, create a patient, read it,
 an unknown path and a wrong method, each answered in the envelope. Every step is bounded
 in time; the first failure stops the check with what SAM printed.
 """
@@ -81,6 +81,10 @@ def check_invokes(sam_args):
         answer, log = invoke(sam_args, "OperatorFunction", event)
         if not answer.get("ok") or words not in answer.get("message", ""):
             fail(f"OperatorFunction answered {event} with {answer}", log)
+    # The export worker starts (its database and bucket configured) and finds no such job.
+    answer, log = invoke(sam_args, "ExportFunction", "export-unknown-job.json")
+    if answer.get("ended") != "NotClaimed":
+        fail(f"ExportFunction answered export-unknown-job.json with {answer}", log)
 
 
 def request(base, method, path, body=None, token=None):

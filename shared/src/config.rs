@@ -52,6 +52,8 @@ pub struct Settings {
     pub db_init_connect_timeout: Duration,
     /// Bound on one statement; past it the statement is cancelled and the answer is 503.
     pub db_statement_timeout: Duration,
+    /// Bulk export (`EXPORT_BUCKET` and its kin); `None`: off.
+    pub export: Option<crate::export::ExportConfig>,
 }
 
 impl Settings {
@@ -131,6 +133,7 @@ impl Settings {
             db_connect_timeout: Duration::from_millis(number("DB_CONNECT_TIMEOUT_MS", 3000)?),
             db_init_connect_timeout: Duration::from_millis(number("DB_INIT_CONNECT_TIMEOUT_MS", 8000)?),
             db_statement_timeout: Duration::from_millis(number("DB_STATEMENT_TIMEOUT_MS", 5000)?),
+            export: crate::export::ExportConfig::from_lookup(&get)?,
         })
     }
 }

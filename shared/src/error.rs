@@ -55,8 +55,16 @@ pub enum ApiError {
     RateLimited {
         retry_after_secs: u64,
     },
+    /// 429 for another reason than failed attempts (a status polled too often, an
+    /// export already running), saying which; `Retry-After` set.
+    TooSoon {
+        message: Message,
+        retry_after_secs: u64,
+    },
     /// 503: the database is unreachable or gave up (timeout, restart, pooler limit).
     Unavailable,
+    /// 503: another service we depend on failed (S3); what failed is logged, not told.
+    Upstream(String),
     /// 503: too much work queued (password hashes past their bound); `Retry-After` set.
     Busy,
     /// 503: a feature this deployment was not configured for (MFA without a data key).
@@ -144,12 +152,18 @@ impl ApiError {
                 Status::RateLimited,
                 "Too many failed attempts; try again later.".into(),
             ),
+            TooSoon { message, .. } => (StatusCode::TOO_MANY_REQUESTS, Status::RateLimited, message.clone()),
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Status::Failed,
                 "The database is unavailable; try again shortly.".into(),
             ),
             Busy => (StatusCode::SERVICE_UNAVAILABLE, Status::Failed, "The server is busy; try again shortly.".into()),
+            Upstream(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Status::Failed,
+                "A service this server depends on is unavailable; try again shortly.".into(),
+            ),
             NotConfigured(m) => (StatusCode::SERVICE_UNAVAILABLE, Status::Failed, m.clone()),
             Internal { .. } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -173,8 +187,10 @@ impl ApiError {
 
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            ApiError::Unavailable | ApiError::Busy => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            ApiError::RateLimited { retry_after_secs } | ApiError::TooSoon { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
+            ApiError::Unavailable | ApiError::Busy | ApiError::Upstream(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
             _ => None,
         }
     }
@@ -204,6 +220,7 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Internal { .. } => tracing::error!(error.cause = %self, "request failed"),
             ApiError::Unavailable => tracing::warn!("database unavailable"),
+            ApiError::Upstream(cause) => tracing::warn!(error.cause = %cause, "a service we depend on failed"),
             _ => {}
         }
         let (status, envelope_status, message) = self.parts();

@@ -15,6 +15,8 @@
 //! - `extract`: the `{id}` path segment and `If-Match`
 //! - `fetch`: one bounded outbound GET for JSON (an app's `jwks_uri`)
 //! - `audit`: the audit-event writer
+//! - `signed` / `s3` / `export`: signed AWS calls without an SDK (SES, S3, Lambda's
+//!   invoke); one S3 bucket; bulk export's files, settings and how a job reaches its worker
 //! - `http` / `request_id`: the middleware stack shared by Lambda and the local server; the
 //!   id of the request a task serves
 //! - `lambda`: the entry point a function's `main` calls
@@ -33,6 +35,7 @@ pub mod crypto;
 pub mod db;
 pub mod envelope;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod fetch;
 pub mod http;
@@ -44,7 +47,9 @@ pub mod pagination;
 pub mod query;
 pub mod records;
 pub mod request_id;
+pub mod s3;
 pub mod secrets;
+pub mod signed;
 pub mod state;
 pub mod telemetry;
 pub mod validate;

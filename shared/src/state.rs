@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::auth::JwtKeys;
 use crate::config::{ConfigError, Settings};
 use crate::db::Db;
+use crate::export::Exports;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +18,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub settings: Arc<Settings>,
     pub session_touches: Arc<SessionTouches>,
+    /// Bulk export's bucket and worker, when `EXPORT_BUCKET` is set.
+    pub exports: Option<Arc<Exports>>,
 }
 
 /// When this process last moved each session's `last_used_at`, so a request composes
@@ -49,7 +52,9 @@ impl SessionTouches {
 
 impl AppState {
     pub fn new(settings: Settings) -> Result<Self, ConfigError> {
+        let exports = settings.export.clone().map(Exports::new).transpose()?.map(Arc::new);
         Ok(Self {
+            exports,
             db: Db::connect_lazy(&settings)?,
             jwt: Arc::new(JwtKeys::new(&settings)),
             settings: Arc::new(settings),

@@ -110,7 +110,12 @@ async fn prune_removes_only_what_is_past_its_window() {
          WHERE email = 'ada@example.com';
          INSERT INTO oauth_assertions (client_id, jti, expires_at)
          VALUES ('00000000-0000-7000-8000-000000000001', 'spent', now() - interval '1 second'),
-                ('00000000-0000-7000-8000-000000000001', 'live', now() + interval '4 minutes');",
+                ('00000000-0000-7000-8000-000000000001', 'live', now() + interval '4 minutes');
+         -- A bulk export is kept a day.
+         INSERT INTO export_jobs (user_id, role, types, request, transaction_time, state)
+         SELECT id, 'user', '{Patient}', 'x', at, 'done'
+         FROM users, (VALUES (now() - interval '25 hours'), (now() - interval '23 hours')) v (at)
+         WHERE email = 'ada@example.com';",
     )
     .await
     .unwrap();
@@ -124,6 +129,7 @@ async fn prune_removes_only_what_is_past_its_window() {
         mfa_challenges: 1,
         oauth_codes: 1,
         oauth_assertions: 1,
+        exports: 1,
         mail_discarded: 0,
     };
     assert_eq!(pruned, expected);
@@ -136,6 +142,7 @@ async fn prune_removes_only_what_is_past_its_window() {
     assert_eq!(left("login_failures").await, 1);
     assert_eq!(left("mfa_challenges").await, 1);
     assert_eq!((left("oauth_codes").await, left("oauth_assertions").await), (1, 1));
+    assert_eq!(left("export_jobs").await, 1);
     app.get("/api/patients", ada["access_token"].as_str()).await.expect(200, "success");
     app.post("/api/auth/refresh", &json!({"refresh_token": ada["refresh_token"]}), None).await.expect(200, "success");
     // A second prune finds nothing more.
@@ -150,6 +157,7 @@ async fn prune_removes_only_what_is_past_its_window() {
             mfa_challenges: 0,
             oauth_codes: 0,
             oauth_assertions: 0,
+            exports: 0,
             mail_discarded: 0
         }
     );

@@ -76,6 +76,15 @@ async fn metadata_needs_no_token_and_describes_what_is_served() {
     let organization = of("Organization");
     assert_eq!(codes(organization, "interaction", "code"), ["read", "search-type"]);
     assert_eq!((&organization["readHistory"], &organization["versioning"]), (&json!(false), &json!("versioned")));
+    // Bulk Data: Patient/$export and Group/{id}/$export, and nothing else of Group.
+    assert_eq!(cs["instantiates"], json!(["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"]));
+    let export = |kind: &str| {
+        json!([{"name": "export", "definition":
+        format!("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/{kind}-export")}])
+    };
+    assert_eq!(patient["operation"], export("patient"));
+    assert_eq!(of("Group"), &json!({"type": "Group", "operation": export("group")}));
+    assert_eq!(resources.len(), 4);
     // Every search parameter and include it lists is one the search accepts, at its type.
     let token = app.user_token("ada@example.com").await;
     for (kind, params) in [("Patient", patient), ("Practitioner", practitioner)] {

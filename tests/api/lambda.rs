@@ -290,3 +290,62 @@ async fn the_operator_binary_delivers_queued_mail() {
     assert!(text.contains("ada@example.com") && text.contains("verify-email?token="), "{text}");
     let _ = std::fs::remove_dir_all(mailbox);
 }
+
+/// Bulk export across the real binaries: the fhir binary's kick-off starts the export
+/// binary through the Lambda invoke API (cargo lambda's emulator stands in for Lambda),
+/// which writes the files to S3 (moto); the fhir binary then answers the manifest.
+#[tokio::test]
+async fn the_fhir_binary_starts_the_export_binary_which_writes_the_files() {
+    let url = fresh_database().await;
+    let export = crate::bulk_export::export_settings(1 << 20).await;
+    let bucket = export[0].1.clone();
+    let app = api_tests::TestApp::with_settings(api_tests::settings(&url, &[]), url.clone());
+    let token = app.user_token("ada@example.com").await;
+    app.create_patient(&token, "Grace Hopper").await;
+
+    let mut emulator = Emulator::start().await;
+    let lambda_api = format!("http://127.0.0.1:{}", emulator.port());
+    let database_url = api_tests::direct_url(&url);
+    emulator.spawn("export", "export", &[("DATABASE_URL", &database_url), ("EXPORT_BUCKET", &bucket)]);
+    emulator.spawn(
+        "fhir",
+        "fhir",
+        &[
+            ("DATABASE_URL", &database_url),
+            ("JWT_SECRET", JWT_SECRET),
+            ("EXPORT_BUCKET", &bucket),
+            ("EXPORT_FUNCTION", "export"),
+            ("AWS_ENDPOINT_URL_LAMBDA", &lambda_api),
+        ],
+    );
+    let mut kick_off = event("fhir-metadata.json");
+    kick_off["rawPath"] = json!("/api/fhir/Patient/$export");
+    kick_off["requestContext"]["http"]["path"] = json!("/api/fhir/Patient/$export");
+    kick_off["headers"]["authorization"] = json!(format!("Bearer {token}"));
+    kick_off["headers"]["prefer"] = json!("respond-async");
+    let started = emulator.invoke("fhir", &kick_off).await.unwrap();
+    assert_eq!(started["statusCode"], 202, "{started:#}");
+    let location = started["headers"]["content-location"].as_str().unwrap().to_owned();
+    let job: uuid::Uuid = location.rsplit('/').next().unwrap().parse().unwrap();
+    let sql = app.sql().await;
+    let mut state = String::new();
+    for _ in 0..200 {
+        state = sql.query_one("SELECT state FROM export_jobs WHERE id = $1", &[&job]).await.unwrap().get(0);
+        if state == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "done", "the export binary ran the job");
+    let mut status = kick_off.clone();
+    let path = &location[location.find("/api/").unwrap()..];
+    status["rawPath"] = json!(path);
+    status["requestContext"]["http"]["path"] = json!(path);
+    let manifest = emulator.invoke("fhir", &status).await.unwrap();
+    assert_eq!(manifest["statusCode"], 200, "{manifest:#}");
+    let manifest: Value = serde_json::from_str(manifest["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (manifest["output"][0]["type"].as_str(), manifest["output"][0]["count"].as_i64()),
+        (Some("Patient"), Some(1))
+    );
+}

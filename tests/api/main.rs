@@ -8,6 +8,8 @@ mod admin;
 mod audit_partitions;
 mod auth;
 mod break_glass;
+mod bulk_export;
+mod bulk_worker;
 mod care_team;
 mod docs_links;
 mod doctors;

@@ -16,6 +16,7 @@ use tokio_postgres::types::Type;
 fn all_statements() -> Vec<Description> {
     let mut statements: Vec<Statement> = local_api::FUNCTIONS.iter().flat_map(|f| (f.statements)()).collect();
     statements.extend(ops::statements());
+    statements.extend(local_api::worker_statements());
     statements.into_iter().map(|s| s.describe().unwrap_or_else(|e| panic!("{e}"))).collect()
 }
 

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use shared::pagination::encode_cursor;
 use tower::ServiceExt;
 
-use crate::email::app_with_mail;
 use crate::orgs::{clinic, join, org_patient, verify_email};
 
 const METHODS: &[Method] = &[Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
@@ -93,7 +92,7 @@ async fn snapshot(app: &TestApp, org: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn members_of_one_organization_find_nothing_of_another_on_any_route() {
-    let (app, mailbox) = app_with_mail().await;
+    let (app, mailbox) = crate::bulk_export::export_app(1 << 20).await;
     let a = clinic(&app, "owner-a@example.com", "Clinic A").await;
     let a_clinician = join(&app, &mailbox, &a, "cli-a@example.com", "clinician").await;
     let b = clinic(&app, "owner-b@example.com", "Clinic B").await;
@@ -122,6 +121,10 @@ async fn members_of_one_organization_find_nothing_of_another_on_any_route() {
     b_grant.expect(201, "created");
     let portal = json!({"email": "b-patient@example.com"});
     app.post(&format!("{b_restricted_path}/portal-invitation"), &portal, Some(&b.owner)).await.expect(201, "created");
+    // And a finished bulk export of B.
+    let kicked = crate::bulk_export::kick_off(&app, &format!("/api/fhir/Group/{}/$export", b.id), &b.owner).await;
+    let b_export = crate::bulk_export::status_path(&kicked);
+    crate::bulk_export::manifest(&app, &b_export, &b.owner).await;
     let user_id = |token: &str| {
         let app = &app;
         let token = token.to_string();
@@ -138,6 +141,7 @@ async fn members_of_one_organization_find_nothing_of_another_on_any_route() {
         user_id(&b.owner).await,
         user_id(&b_clinician).await,
         api_tests::session_of(&b.owner),
+        crate::bulk_export::job_of(&b_export).to_string(),
     ];
     let before = snapshot(&app, &b.id).await;
 

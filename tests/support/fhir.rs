@@ -85,6 +85,17 @@ impl FhirRequest<'_> {
         self
     }
 
+    /// The answer's status, headers and bytes as they came (an ndjson file), after what
+    /// every answer carries.
+    pub async fn send_bytes(self) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let request = self.builder.body(self.body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+        let response = self.app.app.clone().oneshot(request).await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec();
+        check_transport(status, &headers, &Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, headers, bytes)
+    }
+
     pub async fn send(self) -> FhirResponse {
         let request = self.builder.body(self.body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
         let response = self.app.app.clone().oneshot(request).await.unwrap();

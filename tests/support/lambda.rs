@@ -54,6 +54,11 @@ impl Emulator {
         panic!("the cargo lambda emulator did not start on port {port}");
     }
 
+    /// Where the emulator serves Lambda's invoke API (`AWS_ENDPOINT_URL_LAMBDA`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Starts a function binary polling this emulator under `name`, with `env` on top of
     /// the Lambda variables. Database and JWT variables not given are removed, so nothing
     /// leaks in from the test process.

@@ -140,6 +140,17 @@ impl TestApp {
         Self { app, state, database_url }
     }
 
+    /// One function's Router alone over these settings: no bulk export worker runs in
+    /// the process (the local server's), so a test runs it when it chooses.
+    pub fn with_router_and_settings(
+        router: fn(AppState) -> axum::Router,
+        settings: Settings,
+        database_url: String,
+    ) -> Self {
+        let state = AppState::new(settings).unwrap();
+        Self { app: shared::http::app(router(state.clone())), state, database_url }
+    }
+
     /// One function's Router alone (as its Lambda serves it), over this database.
     pub fn with_router(router: axum::Router, database_url: String) -> Self {
         let state = AppState::new(settings(&database_url, &[])).unwrap();

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::wire::{Fhir, Origin};
 
 /// The day this statement last changed (FHIR requires a `date`).
-const PUBLISHED: &str = "2026-12-02";
+const PUBLISHED: &str = "2026-12-07";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -17,6 +17,8 @@ pub struct CapabilityStatement {
     status: &'static str,
     date: &'static str,
     kind: &'static str,
+    /// FHIR Bulk Data Access: `Patient/$export` and `Group/{id}/$export`.
+    instantiates: [&'static str; 1],
     software: Software,
     /// R4's cpb-14: a statement of `kind: instance` describes an installation.
     implementation: Implementation,
@@ -42,8 +44,34 @@ struct Rest {
     mode: &'static str,
     documentation: &'static str,
     security: Security,
-    resource: [ResourceCapability; 3],
+    resource: [ResourceEntry; 4],
 }
+
+/// A type served with interactions, or only through an operation (Group: its export).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ResourceEntry {
+    Served(ResourceCapability),
+    Operations(OperationsOnly),
+}
+
+#[derive(Serialize)]
+struct OperationsOnly {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    operation: [Operation; 1],
+}
+
+#[derive(Serialize)]
+struct Operation {
+    name: &'static str,
+    definition: &'static str,
+}
+
+const PATIENT_EXPORT: Operation =
+    Operation { name: "export", definition: "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export" };
+const GROUP_EXPORT: Operation =
+    Operation { name: "export", definition: "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export" };
 
 /// SMART's security block: the service, and where to authorize and get tokens.
 #[derive(Serialize)]
@@ -96,6 +124,8 @@ struct ResourceCapability {
     /// FHIR allows no empty arrays: a type searched by paging alone lists none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     search_param: Vec<SearchParam>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    operation: Vec<Operation>,
 }
 
 #[derive(Serialize)]
@@ -144,10 +174,12 @@ struct Offers {
     /// `If-None-Exist` on create.
     conditional_create: bool,
     includes: &'static [&'static str],
+    /// Operations on the type (Patient: `$export`).
+    operations: Vec<Operation>,
 }
 
-fn resource(kind: &'static str, interactions: &[&'static str], params: &[Param], offers: Offers) -> ResourceCapability {
-    ResourceCapability {
+fn resource(kind: &'static str, interactions: &[&'static str], params: &[Param], offers: Offers) -> ResourceEntry {
+    ResourceEntry::Served(ResourceCapability {
         kind,
         interaction: interactions.iter().map(|&code| Interaction { code }).collect(),
         // Every type carries its version in meta and ETag; Patient, the one type we
@@ -163,7 +195,8 @@ fn resource(kind: &'static str, interactions: &[&'static str], params: &[Param],
             .iter()
             .map(|&(name, kind, documentation)| SearchParam { name, kind, documentation })
             .collect(),
-    }
+        operation: offers.operations,
+    })
 }
 
 pub async fn metadata(Origin(origin): Origin) -> Fhir<CapabilityStatement> {
@@ -173,6 +206,7 @@ pub async fn metadata(Origin(origin): Origin) -> Fhir<CapabilityStatement> {
         status: "active",
         date: PUBLISHED,
         kind: "instance",
+        instantiates: ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         software: Software { name: "healthcare-api", version: env!("CARGO_PKG_VERSION") },
         implementation: Implementation {
             description: "Healthcare records API: patients, doctors and clinics, on AWS Lambda",
@@ -186,7 +220,10 @@ pub async fn metadata(Origin(origin): Origin) -> Fhir<CapabilityStatement> {
                             organizations. Search results and a patient's history are paged with _count (1-100, \
                             default 20); follow the Bundle's next link. Patient searches also take \
                             _summary=count. Create and update take Prefer: return=minimal | representation | \
-                            OperationOutcome.",
+                            OperationOutcome. Bulk Data export: Patient/$export (every patient the caller \
+                            reaches) and Group/{organization id}/$export (an organization's, for its owners and \
+                            backend apps), with Prefer: respond-async and _type (Patient, Practitioner), \
+                            _since, _outputFormat.",
             security: Security {
                 extension: [OauthUris {
                     url: "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
@@ -213,10 +250,16 @@ pub async fn metadata(Origin(origin): Origin) -> Fhir<CapabilityStatement> {
                     "Patient",
                     &["read", "vread", "update", "delete", "history-instance", "create", "search-type"],
                     PATIENT_SEARCH,
-                    Offers { history: true, conditional_create: true, includes: PATIENT_INCLUDES },
+                    Offers {
+                        history: true,
+                        conditional_create: true,
+                        includes: PATIENT_INCLUDES,
+                        operations: vec![PATIENT_EXPORT],
+                    },
                 ),
                 resource("Practitioner", &["read", "search-type"], PRACTITIONER_SEARCH, Offers::default()),
                 resource("Organization", &["read", "search-type"], ORGANIZATION_SEARCH, Offers::default()),
+                ResourceEntry::Operations(OperationsOnly { kind: "Group", operation: [GROUP_EXPORT] }),
             ],
         }],
     })

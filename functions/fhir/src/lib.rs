@@ -2,11 +2,14 @@
 //! REST routes, so EHRs and FHIR tooling can read and write our patients and read the
 //! doctors' directory and the caller's organizations. Same Bearer tokens, same access
 //! pieces in every statement (`shared::access`), same audit events and session check,
-//! one statement per request. Answers are
+//! one statement per request; bulk export's kick-off, status and files (the work
+//! itself is functions/export's). Answers are
 //! FHIR resources, not the envelope; every error, from any layer, is an
 //! OperationOutcome with the status the REST routes would give (`wire`).
 
 mod capability;
+mod export;
+mod export_status;
 mod organization;
 mod patient;
 mod patient_history;
@@ -26,9 +29,12 @@ use axum::middleware::map_response;
 use axum::routing::{MethodRouter, any, get};
 use shared::db::Statement;
 use shared::http::panic_response;
+use shared::records::doctor::Doctor;
+use shared::records::patient::Patient;
 use shared::{ApiError, AppState};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
+use uuid::Uuid;
 
 const BASE: &str = "/api/fhir";
 const METADATA: &str = "/api/fhir/metadata";
@@ -41,6 +47,10 @@ const PRACTITIONER: &str = "/api/fhir/Practitioner/{id}";
 const ORGANIZATIONS: &str = "/api/fhir/Organization";
 const ORGANIZATION: &str = "/api/fhir/Organization/{id}";
 const SMART_CONFIGURATION: &str = "/api/fhir/.well-known/smart-configuration";
+const PATIENT_EXPORT: &str = "/api/fhir/Patient/$export";
+const GROUP_EXPORT: &str = "/api/fhir/Group/{id}/$export";
+const EXPORT_STATUS: &str = "/api/fhir/bulk/{id}";
+const EXPORT_FILE: &str = "/api/fhir/bulk/{id}/{file}";
 
 /// Every path this function serves; template.yaml must route each of them here.
 pub const ROUTES: &[&str] = &[
@@ -54,6 +64,10 @@ pub const ROUTES: &[&str] = &[
     PRACTITIONER,
     ORGANIZATIONS,
     ORGANIZATION,
+    PATIENT_EXPORT,
+    GROUP_EXPORT,
+    EXPORT_STATUS,
+    EXPORT_FILE,
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -68,6 +82,10 @@ pub fn router(state: AppState) -> Router {
         .route(PRACTITIONER, only(get(practitioner::read)))
         .route(ORGANIZATIONS, only(get(organization::search)))
         .route(ORGANIZATION, only(get(organization::read)))
+        .route(PATIENT_EXPORT, only(get(export::patients)))
+        .route(GROUP_EXPORT, only(get(export::group)))
+        .route(EXPORT_STATUS, only(get(export_status::status).delete(export_status::cancel)))
+        .route(EXPORT_FILE, only(get(export_status::file)))
         // Unknown paths under the base (other resource types, system `_history`, operations)
         // answer here, so they get an OperationOutcome too.
         .route(BASE, any(unsupported))
@@ -108,7 +126,20 @@ fn only(methods: MethodRouter<AppState>) -> MethodRouter<AppState> {
 }
 
 async fn unsupported() -> ApiError {
-    ApiError::NotFound("No such route: this server offers metadata, Patient, Practitioner and Organization.".into())
+    ApiError::NotFound(
+        "No such route: this server offers metadata, Patient, Practitioner, Organization and bulk export.".into(),
+    )
+}
+
+/// A patient as this API's FHIR answers it, for bulk export's files (functions/export):
+/// one mapping for reads and exports alike.
+pub fn patient_resource(patient: Patient, practitioners: Vec<Uuid>) -> impl serde::Serialize {
+    patient_map::to_resource(patient, practitioners)
+}
+
+/// A doctor of the directory as a FHIR Practitioner, for bulk export's files.
+pub fn practitioner_resource(doctor: Doctor) -> impl serde::Serialize {
+    practitioner::to_resource(doctor)
 }
 
 /// Every statement this function issues that is its own (create, delete and the
@@ -116,5 +147,7 @@ async fn unsupported() -> ApiError {
 pub fn statements() -> Vec<Statement> {
     let mut all = patient::statements();
     all.extend(patient_search::statements());
+    all.extend(export::statements());
+    all.extend(export_status::statements());
     all
 }

@@ -1,4 +1,5 @@
-//! `Prefer: return=…` on create and update (FHIR's http page, RFC 7240).
+//! `Prefer` (RFC 7240): `return=…` on create and update (FHIR's http page), and
+//! `respond-async`, which a bulk export's kick-off requires.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -47,5 +48,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Return {
             .map(Return::parse)
             .find(|r| *r != Return::Representation)
             .unwrap_or_default())
+    }
+}
+
+/// Whether the request asks `Prefer: respond-async` (any `Prefer` header, any case).
+pub struct RespondAsync(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for RespondAsync {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let asked = parts.headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).any(|header| {
+            header.split([',', ';']).map(str::trim).any(|part| part.eq_ignore_ascii_case("respond-async"))
+        });
+        Ok(RespondAsync(asked))
     }
 }

@@ -79,6 +79,15 @@ impl FhirPrincipal {
     }
 }
 
+impl FhirPrincipal {
+    /// The organization of the backend app (a `system/` grant) whose token this is:
+    /// such an app may export its organization (`Group/{id}/$export`) as its owners may.
+    pub fn backend_organization(&self) -> Option<Uuid> {
+        let (scopes, _) = self.app.as_ref()?;
+        scopes.has_context(Context::System).then_some(self.caller.app?.organization).flatten()
+    }
+}
+
 impl Principal for FhirPrincipal {
     fn caller(&self) -> &Caller {
         &self.caller

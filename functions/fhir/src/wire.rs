@@ -175,6 +175,19 @@ impl<T: Serialize> IntoResponse for Fhir<T> {
 
 pub use shared::extract::Origin;
 
+/// An OperationOutcome of one issue, as an answer in its own right (an export's
+/// kick-off and progress, a cancel), not an error re-rendered.
+pub fn outcome(status: StatusCode, severity: &'static str, code: &'static str, diagnostics: &str) -> Response {
+    let outcome = OperationOutcome {
+        resource_type: "OperationOutcome",
+        issue: vec![Issue { severity, code, diagnostics: diagnostics.to_owned(), expression: Vec::new() }],
+    };
+    match serde_json::to_vec(&outcome) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response(),
+        Err(e) => ApiError::internal_from("serialising an OperationOutcome", e).into_response(),
+    }
+}
+
 /// HTTP's date (RFC 9110 IMF-fixdate), to the second: `meta.lastUpdated` as a header.
 const HTTP_DATE: &[FormatItem<'static>] =
     format_description!("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT");

@@ -4,7 +4,8 @@
 -- than the throttling window; MFA challenges spent or expired; queued emails whose link
 -- has expired, unless a sender holds them; authorization codes a day past their
 -- expiry (kept that long so a late second use still revokes what the first issued);
--- client-assertion ids past their assertion's `exp`. Audit events are never pruned here.
+-- client-assertion ids past their assertion's `exp`; bulk exports a day old (their files
+-- expire in S3 with them: the bucket's lifecycle rule). Audit events are never pruned here.
 WITH sessions_gone AS (
     DELETE FROM sessions
     WHERE revoked_at IS NOT NULL OR expires_at <= now() OR last_used_at <= now() - interval '30 days'
@@ -27,6 +28,9 @@ WITH sessions_gone AS (
 ), assertions_gone AS (
     DELETE FROM oauth_assertions WHERE expires_at <= now()
     RETURNING jti
+), exports_gone AS (
+    DELETE FROM export_jobs WHERE transaction_time <= now() - interval '1 day'
+    RETURNING id
 ), mail_gone AS (
     DELETE FROM mail_outbox WHERE discard_after <= now() AND (claimed_until IS NULL OR claimed_until <= now())
     RETURNING id
@@ -38,4 +42,5 @@ SELECT (SELECT count(*) FROM sessions_gone) AS sessions,
        (SELECT count(*) FROM challenges_gone) AS mfa_challenges,
        (SELECT count(*) FROM codes_gone) AS oauth_codes,
        (SELECT count(*) FROM assertions_gone) AS oauth_assertions,
+       (SELECT count(*) FROM exports_gone) AS exports,
        (SELECT count(*) FROM mail_gone) AS mail_discarded

@@ -54,7 +54,7 @@ sql_types! {
     bool => BOOL, i32 => INT4, i64 => INT8, String => TEXT, &'static str => TEXT, Vec<u8> => BYTEA,
     Vec<Vec<u8>> => BYTEA_ARRAY, Vec<Uuid> => UUID_ARRAY, Vec<String> => TEXT_ARRAY, serde_json::Value => JSONB,
     Uuid => UUID, Date => DATE, OffsetDateTime => TIMESTAMPTZ, IpAddr => INET, Vec<Date> => DATE_ARRAY,
-    Vec<OffsetDateTime> => TIMESTAMPTZ_ARRAY,
+    Vec<OffsetDateTime> => TIMESTAMPTZ_ARRAY, Vec<Option<Uuid>> => UUID_ARRAY,
 }
 
 /// `None` binds as SQL NULL of the inner type.
@@ -105,8 +105,9 @@ struct Bind {
 pub struct Statement {
     sql: &'static Sql,
     binds: Vec<Bind>,
-    /// Carries the session guard (`acting_as`).
+    /// Carries a guard (`acting_as`, `acting_unattended`), and which.
     guarded: bool,
+    guard: Guard,
     /// Moves the session's `last_used_at` (`acting_as`, when the caller's is due).
     touches: bool,
     /// The principal reaches every patient (an admin), set by `acting_as`.
@@ -118,6 +119,24 @@ pub struct Statement {
     audit: Option<AuditShape>,
     reads: Vec<&'static [Column]>,
     fault: Option<String>,
+}
+
+/// What the guard checks before anything the statement does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Guard {
+    /// The request's session is live (`require_live_session`).
+    Session,
+    /// No request: the user is active and their app still admits them (`require_standing`).
+    Standing,
+}
+
+impl Guard {
+    fn check(self) -> &'static str {
+        match self {
+            Guard::Session => SESSION_CHECK,
+            Guard::Standing => STANDING_CHECK,
+        }
+    }
 }
 
 /// An access piece a statement composes (`crate::access`).
@@ -154,7 +173,7 @@ pub struct Rendered {
     pub names: Vec<String>,
 }
 
-type CacheKey = (usize, bool, bool, bool, AppLimit, Vec<Piece>, Option<AuditShape>);
+type CacheKey = (usize, bool, Guard, bool, bool, AppLimit, Vec<Piece>, Option<AuditShape>);
 static RENDERED: LazyLock<RwLock<HashMap<CacheKey, Arc<Rendered>>>> = LazyLock::new(Default::default);
 
 impl Statement {
@@ -163,6 +182,7 @@ impl Statement {
             sql,
             binds: Vec::new(),
             guarded: false,
+            guard: Guard::Session,
             touches: false,
             reaches_all: false,
             app: None,
@@ -195,6 +215,17 @@ impl Statement {
             .push("app_client", caller.app.map(|a| a.client_id), true)
             .push("app_organization", app.organization, true)
             .push("app_patient", app.patient, true)
+    }
+
+    /// Who is acting, for work no request carries (a bulk export's worker, long after
+    /// the kick-off's token and session are gone): as `acting_as`, but the guard asks
+    /// only that the user is still active and their app still admits them
+    /// (`require_standing`, migrations/0014), and no session is touched.
+    pub fn acting_unattended<P: Principal>(self, principal: &P) -> Self {
+        let mut this = self.acting_as(principal);
+        this.guard = Guard::Standing;
+        this.touches = false;
+        this
     }
 
     /// Composes `reach` for one patient (`Reach::Patient`, `Reach::PatientOfMapping`).
@@ -305,6 +336,7 @@ impl Statement {
         let key = (
             self.sql as *const Sql as usize,
             self.guarded,
+            self.guard,
             self.touches,
             self.reaches_all,
             self.app_limit,
@@ -316,7 +348,8 @@ impl Statement {
         }
         let pieces: Vec<String> = self.pieces.iter().map(|p| p.cte(self.reaches_all, self.app_limit)).collect();
         let audit = self.audit.as_ref().map(|a| (a, self.access_source()));
-        let rendered = Arc::new(render(self.sql.text, self.guarded, self.touches, &pieces, audit)?);
+        let guard = self.guarded.then_some(self.guard);
+        let rendered = Arc::new(render(self.sql.text, guard, self.touches, &pieces, audit)?);
         RENDERED.write().unwrap_or_else(|e| e.into_inner()).insert(key, rendered.clone());
         Ok(rendered)
     }
@@ -435,12 +468,15 @@ pub struct Description {
 
 /// The session check, which raises SQLSTATE HC401 unless the session is live.
 const SESSION_CHECK: &str = "require_live_session(:session, :actor, :idle_minutes)";
+/// The unattended check, which raises HC401 unless the user (and their app) still stand.
+const STANDING_CHECK: &str = "require_standing(:actor, :app_client)";
 
 /// Where the check rides when the statement has no one-row audit event to carry it: a
 /// data-modifying CTE always runs to completion, so the source of its INSERT - the
 /// check - is always evaluated (it raises, so nothing is ever inserted).
-const SESSION_GUARD: &str = "session_guard AS (\n    INSERT INTO session_guard SELECT true\n    \
-    WHERE NOT require_live_session(:session, :actor, :idle_minutes)\n)";
+fn guard_cte(check: &str) -> String {
+    format!("session_guard AS (\n    INSERT INTO session_guard SELECT true\n    WHERE NOT {check}\n)")
+}
 
 /// Moves the session's idle clock; composed only when the caller's is due (`Caller`).
 const SESSION_TOUCH: &str = "session_touch AS (\n    UPDATE sessions SET last_used_at = now()\n    \
@@ -454,23 +490,26 @@ const SESSION_TOUCH: &str = "session_touch AS (\n    UPDATE sessions SET last_us
 /// there is one, and the touch only when due.
 fn render(
     template: &str,
-    guarded: bool,
+    guard: Option<Guard>,
     touches: bool,
     pieces: &[String],
     audit: Option<(&AuditShape, AccessSource)>,
 ) -> Result<Rendered, String> {
-    let check_in_audit = guarded && audit.is_some_and(|(a, _)| a.writes_one_row());
-    let mut first: Vec<&str> = Vec::new();
-    if guarded && !check_in_audit {
-        first.push(SESSION_GUARD);
+    let check_in_audit = guard.is_some() && audit.is_some_and(|(a, _)| a.writes_one_row());
+    let mut first: Vec<String> = Vec::new();
+    if let Some(guard) = guard
+        && !check_in_audit
+    {
+        first.push(guard_cte(guard.check()));
     }
-    if guarded && touches {
-        first.push(SESSION_TOUCH);
+    if guard.is_some() && touches {
+        first.push(SESSION_TOUCH.to_owned());
     }
-    first.extend(pieces.iter().map(String::as_str));
+    first.extend(pieces.iter().cloned());
     // The app behind the request, when there is a principal to have one.
-    let client = if guarded { ":app_client" } else { "NULL::uuid" };
-    let audit = audit.map(|(a, source)| a.cte(check_in_audit.then_some(SESSION_CHECK), source, client));
+    let client = if guard.is_some() { ":app_client" } else { "NULL::uuid" };
+    let check = guard.filter(|_| check_in_audit).map(Guard::check);
+    let audit = audit.map(|(a, source)| a.cte(check, source, client));
     let composed = match scan(template)?.ctes {
         Some((with_end, ctes_end)) => {
             let (head, tail) = (&template[with_end..ctes_end], &template[ctes_end..]);
@@ -478,7 +517,7 @@ fn render(
             let last = audit.map(|cte| format!(",\n{cte}")).unwrap_or_default();
             format!("WITH{first}{head}{last}{tail}")
         }
-        None => match first.into_iter().map(str::to_owned).chain(audit).collect::<Vec<_>>() {
+        None => match first.into_iter().chain(audit).collect::<Vec<_>>() {
             ctes if ctes.is_empty() => template.to_owned(),
             ctes => format!("WITH {}\n{template}", ctes.join(",\n")),
         },
