@@ -5,7 +5,7 @@
     python3 scripts/lib/fleet_report.py --record RESULTS.json KEY      store the JSON object on stdin as KEY; print a line of it
     python3 scripts/lib/fleet_report.py --failed RESULTS.json KEY STATUS LOG   store a failed run, with the end of its log
 
-KEYs are "settings", "setup", "steady/N", "storm/N" and "audit/LABEL/table|read|audit-list"
+KEYs are "settings", "setup", "steady/N", "storm/N", "export/N" and "audit/LABEL/table|read|audit-list"
 (LABEL 0 for the events the runs wrote, then 1M, 10M: the events loaded). The report says
 "not measured" wherever a figure is missing, and includes docs/scale-findings.md, written by
 hand, verbatim.
@@ -79,6 +79,9 @@ def summary(key, r):
         return (f"{key}: all serving after {ms(r['all_serving_ms']) if r['all_serving_ms'] is not None else 'never'}, connect p50 "
                 f"{ms(r['connect_p50_ms'])} p99 {ms(r['connect_p99_ms'])}, {r['connect_failures']} connect failures, "
                 f"first requests {counts(r['first_request_statuses'])}")
+    if key.startswith("export/"):
+        return (f"{key}: {r['rows']:,} rows in {r['seconds']:.1f} s ({r['rows_per_s']:,.0f}/s), {size(r['bytes'])}, "
+                f"peak RSS {r['peak_rss_kib'] / 1024:.1f} MiB")
     if key.endswith("/table"):
         return f"{key}: {r['events']:,} events, {size(r['bytes'])}"
     return f"{key}: {json.dumps(r)[:300]}"
@@ -251,6 +254,36 @@ def audit_section(results):
     return lines
 
 
+def export_section(results):
+    lines = ["## Bulk export", "",
+             "An organization of N patients (one in three with an MRN, a doctor for every hundred, one in ten patients",
+             "assigned one) exported as a Group by its owner: every Patient and the doctors assigned to them, by the",
+             "worker the `export` Lambda runs (`tests/examples/export_scale.rs` runs it alone in a process of its own,",
+             "per N), through the pooler, to S3 on moto, with the default sizes: files of 4 MiB, parts of 5 MiB, batches",
+             "of 1,000 rows. Each file is committed with one `patient.export` audit event per patient in it. Peak RSS is",
+             "the process's high-water mark (`VmHWM`), the worker's own memory; before is its resident memory once",
+             "connected, before the export.", "",
+             "| patients | time | rows/s | written | MB/s | files | audit events | RSS before | peak RSS |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    sizes = sorted(int(k.split("/")[1]) for k in results if k.startswith("export/"))
+    if not sizes:
+        lines.append(missing_row("-", 8))
+    for n in sizes:
+        r = results[f"export/{n}"]
+        if "failed" in r:
+            lines.append(missing_row(f"{n:,}", 8, failed_cell(r)))
+            continue
+        try:
+            files = sum(t["files"] for t in r["by_type"].values())
+            lines.append(f"| {n:,} | {seconds(r['seconds'])} | {r['rows_per_s']:,.0f} | {size(r['bytes'])} | "
+                         f"{r['mb_per_s']:.1f} | {files} | {r['audited']:,} | {r['rss_before_kib'] / 1024:.1f} MiB | "
+                         f"{r['peak_rss_kib'] / 1024:.1f} MiB |")
+        except (KeyError, TypeError, ValueError):
+            lines.append(missing_row(f"{n:,}", 8, INCOMPLETE))
+    lines += ["", "Measured by `scripts/fleet` (`FLEET_EXPORT_SIZES=\"1000 10000 100000\"`).", ""]
+    return lines
+
+
 def problems_section(results):
     lines = []
     for key, r in results.items():
@@ -314,6 +347,7 @@ def write_report(results, path):
         "  compare runs on the same machine.", "",
         *steady_section(results),
         *storm_section(results),
+        *export_section(results),
         *audit_section(results),
         *problems_section(results),
         *findings_section(),
@@ -321,6 +355,7 @@ def write_report(results, path):
         "scripts/fleet                          # everything: 10-15 minutes once the driver is built",
         "FLEET_SIZES=\"100 1000\" scripts/fleet   # other steady sizes (FLEET_STORM_SIZES for storms)",
         "FLEET_AUDIT_STEPS= scripts/fleet       # without the audit growth",
+        "FLEET_EXPORT_SIZES= scripts/fleet      # without the bulk exports",
         "scripts/fleet --report                 # rewrite this file from the last results",
         "```", "",
     ]

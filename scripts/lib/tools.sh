@@ -68,6 +68,25 @@ stop_moto() {
   done
 }
 
+# ensure_moto: moto's server alone, pinned as scripts/requirements.txt pins it, in a small
+# virtualenv of its own (scripts/dev needs only it: an S3 for bulk export's files, without
+# the test tools). Sets MOTO_SERVER.
+ensure_moto() {
+  local root pin dir
+  root=$(healthcare_tools_dir)
+  pin=$(grep -o '^moto\[server\]==[0-9.]*' scripts/requirements.txt)
+  dir="$root/moto-${pin##*==}"
+  if [ ! -x "$dir/bin/moto_server" ]; then
+    echo "==> Installing $pin (PyPI) into $dir, for bulk export's files"
+    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+    rm -rf "$dir"
+    mkdir -p "$root"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check "$pin"
+  fi
+  export MOTO_SERVER="$dir/bin/moto_server"
+}
+
 # ensure_bulk_client: smart-fetch, the SMART team's bulk export client, in a virtualenv of
 # its own keyed by scripts/requirements-bulk.txt (pyarrow alone is 170 MB, and its httpx
 # pins must not move the other tools'). Sets BULK_VENV.
