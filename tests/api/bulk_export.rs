@@ -137,9 +137,17 @@ async fn a_kick_off_is_checked_before_anything_runs() {
     let refused = app.audit("export.started").await;
     assert_eq!(refused.iter().filter(|e| e.2 == "denied").count(), 3, "{refused:?}");
 
-    // Every accepted output format.
+    // Every accepted output format; a browser client (another origin) may read where to poll.
     for format in ["application/fhir%2Bndjson", "application/ndjson", "ndjson"] {
-        let started = kick_off(&app, &format!("{group}?_outputFormat={format}&_type=Patient"), &north.owner).await;
+        let started = app
+            .fhir(Method::GET, &format!("{group}?_outputFormat={format}&_type=Patient"))
+            .token(&north.owner)
+            .header("prefer", "respond-async")
+            .header("origin", "http://app.example.test")
+            .send()
+            .await;
+        let exposed = started.headers["access-control-expose-headers"].to_str().unwrap();
+        assert!(exposed.contains("content-location") && exposed.contains("x-progress"), "{exposed}");
         manifest(&app, &status_path(&started), &north.owner).await;
     }
     // Not set up (no EXPORT_BUCKET): 503, saying so.

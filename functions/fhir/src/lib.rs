@@ -116,6 +116,10 @@ fn cors() -> CorsLayer {
             header::LOCATION,
             header::LAST_MODIFIED,
             HeaderName::from_static("preference-applied"),
+            // A browser's bulk export client reads where to poll, and how far it got.
+            header::CONTENT_LOCATION,
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-progress"),
         ])
         .max_age(std::time::Duration::from_secs(600))
 }
