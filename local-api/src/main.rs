@@ -37,7 +37,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(exports) = &state.exports
         && (std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some())
     {
-        exports.bucket.ensure_exists().await?;
+        exports.bucket.ensure_exists(false).await?;
     }
     let app = shared::http::app(local_api::router(state));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;

@@ -10,6 +10,11 @@
 //! lines on the tokio-postgres we already have, where the crates bring their own
 //! config formats, regexes and file walkers into the operator binary.
 
+pub mod archive;
+pub mod seal;
+pub mod trail;
+pub mod verify;
+
 use std::time::Duration;
 
 use shared::RequestMeta;
@@ -51,6 +56,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_patient_versions"),
     migration!(13, "0013_patient_identifiers"),
     migration!(14, "0014_bulk_export"),
+    migration!(15, "0015_compact_audit"),
 ];
 
 /// Any fixed number; it only has to be the same for every migrator.
@@ -185,6 +191,33 @@ fn retention_months(value: Option<String>) -> Result<i32, String> {
     }
 }
 
+/// Months of audit events kept in Postgres besides this one before `archive-audit` moves
+/// them to S3 (`AUDIT_HOT_MONTHS`).
+pub const DEFAULT_AUDIT_HOT_MONTHS: i32 = 3;
+
+/// The audit archive's settings, from the environment: `AUDIT_ARCHIVE_BUCKET` (unset: no
+/// archive), `AUDIT_HOT_MONTHS`, `AUDIT_RETENTION_MONTHS`, `AUDIT_ARCHIVE_STORAGE_CLASS`.
+pub fn archive_config() -> Result<Option<archive::ArchiveConfig>, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let Some(name) = var("AUDIT_ARCHIVE_BUCKET") else { return Ok(None) };
+    let hot_months = match var("AUDIT_HOT_MONTHS") {
+        None => DEFAULT_AUDIT_HOT_MONTHS,
+        Some(v) => v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|m| (1..=120).contains(m))
+            .ok_or_else(|| format!("AUDIT_HOT_MONTHS must be a whole number of months from 1 to 120, not {v:?}"))?,
+    };
+    let storage_class = var("AUDIT_ARCHIVE_STORAGE_CLASS").unwrap_or_else(|| "GLACIER_IR".into());
+    Ok(Some(archive::ArchiveConfig {
+        bucket: shared::s3::Bucket::from_env(&name).map_err(|e| e.to_string())?,
+        hot_months,
+        retention_months: audit_retention_months()?,
+        storage_class,
+    }))
+}
+
 /// What a `maintain` run did.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Maintained {
@@ -295,7 +328,8 @@ pub async fn make_admin(client: &Client, email: &str) -> Result<MakeAdmin, Strin
 }
 
 fn make_admin_statement(email: &str) -> Statement {
-    let operator = RequestMeta { request_id: "ops:make-admin".into(), source_ip: None };
+    // An operator's command has no request: a fresh id.
+    let operator = RequestMeta { request_id: uuid::Uuid::now_v7().to_string(), source_ip: None };
     Statement::new(&MAKE_ADMIN)
         .bind("email", email.to_owned())
         .audit(
@@ -308,6 +342,9 @@ fn make_admin_statement(email: &str) -> Statement {
 /// Every statement the operator tasks issue (migrations aside), for the schema test.
 pub fn statements() -> Vec<Statement> {
     let mut all = outbox::statements();
+    all.extend(seal::statements());
+    all.extend(archive::statements());
+    all.extend(verify::statements());
     all.extend([
         make_admin_statement(""),
         prune_statement(),
@@ -321,16 +358,114 @@ pub fn statements() -> Vec<Statement> {
 /// An operator command, as the CLI parses it and as the operator Lambda receives it
 /// (`{"command": "migrate"}`, `{"command": "make-admin", "email": "..."}`,
 /// `{"command": "prune"}`, `{"command": "maintain"}`, `{"command": "drop-expired-audit"}`,
-/// `{"command": "deliver-mail"}`).
+/// `{"command": "deliver-mail"}`, `{"command": "seal-audit", "until": "..."}`,
+/// `{"command": "verify-audit", "month": "2026-09"}`, `{"command": "archive-audit"}`,
+/// `{"command": "access-report", "patient": "...", "format": "csv"}`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Command {
     Migrate,
-    MakeAdmin { email: String },
+    MakeAdmin {
+        email: String,
+    },
     Prune,
     Maintain,
     DropExpiredAudit,
     DeliverMail,
+    /// Seal the audit events up to `until` (RFC 3339; default: the start of today, UTC).
+    SealAudit {
+        until: Option<String>,
+    },
+    /// Recompute every seal (of `month`, `YYYY-MM`, when given); an error lists each problem.
+    VerifyAudit {
+        month: Option<String>,
+    },
+    /// Move the sealed months older than `AUDIT_HOT_MONTHS` to S3.
+    ArchiveAudit,
+    /// Every access to a patient, archive and Postgres, as JSON (default) or CSV.
+    AccessReport {
+        patient: uuid::Uuid,
+        format: Option<String>,
+    },
+}
+
+/// The start of today, UTC: what the daily seal seals up to.
+fn start_of_today() -> time::OffsetDateTime {
+    seal::midnight(time::OffsetDateTime::now_utc().date())
+}
+
+fn parse_until(until: Option<&str>) -> Result<time::OffsetDateTime, String> {
+    match until {
+        None => Ok(start_of_today()),
+        Some(text) => time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| format!("--until must be an RFC 3339 instant (2026-12-01T00:00:00Z), not {text:?}")),
+    }
+}
+
+fn parse_month(month: &str) -> Result<time::Date, String> {
+    let refused = || format!("--month must be YYYY-MM, not {month:?}");
+    let (year, number) = month.split_once('-').ok_or_else(refused)?;
+    let month_of_year = number.parse::<u8>().ok().and_then(|m| time::Month::try_from(m).ok()).ok_or_else(refused)?;
+    time::Date::from_calendar_date(year.parse().map_err(|_| refused())?, month_of_year, 1).map_err(|_| refused())
+}
+
+fn sealed_line(seals: &[seal::Seal], until: time::OffsetDateTime) -> String {
+    match seals.last() {
+        None => "audit: nothing new to seal".into(),
+        Some(last) => format!(
+            "audit sealed up to {}: {} seal(s), {} event(s); the last seal's hash is {}",
+            trail::instant(until),
+            seals.len(),
+            seals.iter().map(|s| s.events).sum::<i64>(),
+            last.hash
+        ),
+    }
+}
+
+/// The audit trail's daily work after `maintain`'s: seal up to today, then archive the
+/// months past the hot ones (when an archive bucket is set). Both always run; the
+/// answer lists what each did, or failed to.
+async fn seal_and_archive(client: &Client) -> (String, Option<String>) {
+    let mut line = String::new();
+    let mut failed = None;
+    let until = start_of_today();
+    if until <= time::OffsetDateTime::now_utc() - seal::SETTLE {
+        match seal::seal(client, until).await {
+            Ok(seals) => line += &format!("; {}", sealed_line(&seals, until)),
+            Err(e) => failed = Some(format!("sealing the audit trail failed: {e}")),
+        }
+    }
+    match archive_config() {
+        Ok(None) => {}
+        Ok(Some(config)) => match archive::archive(client, &config).await {
+            Ok(months) if months.is_empty() => line += "; no audit month to archive",
+            Ok(months) => line += &format!("; audit months archived to S3 and dropped: {months:?}"),
+            Err(e) => failed = Some(failed.map_or(e.clone(), |f| format!("{f}; {e}"))),
+        },
+        Err(e) => failed = Some(e),
+    }
+    (line, failed)
+}
+
+/// `verify-audit`: every seal (of `month`, when given) recomputed from Postgres, and from
+/// the archive for the months there; an error lists each problem found.
+pub async fn verify_audit(
+    client: &Client,
+    archive: Option<&archive::ArchiveConfig>,
+    month: Option<time::Date>,
+) -> Result<String, String> {
+    let verified = verify::verify(client, archive.map(|c| &c.bucket), month).await?;
+    match verified.problems.is_empty() {
+        true => Ok(format!(
+            "audit verified: {} seal(s), {} event(s), the chain whole; no event changed, removed or added",
+            verified.seals, verified.events
+        )),
+        false => Err(format!(
+            "audit verification found {} problem(s):\n{}",
+            verified.problems.len(),
+            verified.problems.join("\n")
+        )),
+    }
 }
 
 /// What delivering queued mail needs: where mail goes, and the key its bodies are
@@ -388,7 +523,37 @@ pub async fn run(client: &mut Client, command: &Command, mail: &MailContext) -> 
                     list(&m.expired)
                 );
             }
-            Ok(line)
+            let (audit_line, failed) = seal_and_archive(client).await;
+            line += &audit_line;
+            match failed {
+                None => Ok(line),
+                Some(failed) => Err(format!("{line}; {failed}")),
+            }
+        }
+        Command::SealAudit { until } => {
+            let until = parse_until(until.as_deref())?;
+            Ok(sealed_line(&seal::seal(client, until).await?, until))
+        }
+        Command::VerifyAudit { month } => {
+            let month = month.as_deref().map(parse_month).transpose()?;
+            verify_audit(client, archive_config()?.as_ref(), month).await
+        }
+        Command::ArchiveAudit => {
+            let config = archive_config()?.ok_or("AUDIT_ARCHIVE_BUCKET is not set")?;
+            let months = archive::archive(client, &config).await?;
+            Ok(match months.is_empty() {
+                true => "no audit month to archive".into(),
+                false => format!("audit months archived to S3 and dropped from Postgres: {months:?}"),
+            })
+        }
+        Command::AccessReport { patient, format } => {
+            let config = archive_config()?;
+            let report = verify::access_report(client, config.as_ref().map(|c| &c.bucket), *patient).await?;
+            match format.as_deref() {
+                None | Some("json") => serde_json::to_string_pretty(&report).map_err(|e| e.to_string()),
+                Some("csv") => Ok(verify::csv(&report)),
+                Some(other) => Err(format!("--format must be json or csv, not {other:?}")),
+            }
         }
         Command::DropExpiredAudit => {
             let retention = audit_retention_months()?;

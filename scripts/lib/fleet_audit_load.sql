@@ -1,11 +1,9 @@
 -- Synthetic audit events for scripts/fleet's audit-growth runs: ROWS events spread evenly
 -- over the past MONTHS months, as if the API had written them all along.
 --
---   psql -qAt -v ON_ERROR_STOP=1 -v rows=1000000 -v months=24 [-v chunk=1000000] [-v first=1] <this file
+--   psql -qAt -v ON_ERROR_STOP=1 -v rows=1000000 -v months=24 [-v chunk=1000000] <this file
 --
--- chunk: rows per INSERT (each its own transaction, with a progress line after it);
--- first: the number in the first event's request_id ('load-<first>'), so a second load
--- continues the numbering of the first.
+-- chunk: rows per INSERT (each its own transaction, with a progress line after it).
 --
 -- Needs audit_partition_ensure(month date) from the migrations: every month the events
 -- fall in gets its partition before the first row arrives.
@@ -14,10 +12,6 @@
 \if :{?chunk}
 \else
   \set chunk 1000000
-\endif
-\if :{?first}
-\else
-  \set first 1
 \endif
 
 -- Partitions hold UTC calendar months (their bounds are UUIDv7 milliseconds since the epoch).
@@ -36,6 +30,17 @@ SELECT format('%s monthly partitions in place', count(*))
 FROM (SELECT audit_partition_ensure(m::date)
       FROM generate_series(date_trunc('month', to_timestamp(:load_from)), date_trunc('month', now()), interval '1 month') AS m) AS p;
 
+-- Who acts and what they do, made first (as the API makes them on first use): a context
+-- per actor of the pool, a kind per action, resource type and outcome of the mix below.
+SELECT format('%s contexts, %s kinds in place', count(DISTINCT c), count(DISTINCT k))
+FROM (SELECT audit_context_id(md5('fleet-actor-' || a)::uuid, NULL, NULL, NULL) AS c FROM generate_series(1, 1000) a) cs,
+     (SELECT audit_kind_id(x.action, x.resource_type, o.outcome, NULL) AS k
+      FROM unnest(ARRAY['patient.read', 'patient.list', 'auth.login', 'patient.update', 'mapping.read', 'patient.create',
+                        'auth.login_failed', 'auth.logout', 'mapping.list', 'user.read', 'doctor.update'],
+                  ARRAY['patient', 'patient', 'user', 'patient', 'mapping', 'patient',
+                        'user', 'user', 'mapping', 'user', 'doctor']) AS x (action, resource_type),
+           unnest(ARRAY['success', 'denied', 'not_found', 'error']) AS o (outcome)) ks;
+
 -- Row n of ROWS falls at a random instant in the n-th of ROWS equal slices of the window:
 -- even over the months, and in time order within a chunk, as the API writes them (so each
 -- chunk appends to the right-hand edge of a partition or two rather than everywhere).
@@ -45,38 +50,49 @@ FROM (SELECT audit_partition_ensure(m::date)
 -- bits (10) are v4's already. floor, not rounding: the id's millisecond is never after
 -- `at`, so both fall in the same month.
 -- The mix of actions is the API's own (Audit::new in functions/), reads dominating;
--- actors come from a fixed pool of 1,000 (md5 of a number, the same in every load);
--- resources are random; most outcomes are success, failed logins are denials.
+-- actors come from a fixed pool of 1,000 (md5 of a number, the same in every load), each
+-- with an IPv4 address of its own; resources from a pool of 10,000 patients (a clinic
+-- network reads each of its patients many times a month: at 1,000 events a second a
+-- month holds 2.6 billion events, here ~400,000); most outcomes are success, failed
+-- logins are denials. Stored as the API stores them (migrations/0015): the context and
+-- kind joined in, the request id a UUID.
 SELECT format($insert$
-INSERT INTO audit_events (id, at, actor_id, action, resource_type, resource_id, outcome, request_id, source_ip)
+INSERT INTO audit_events (id, resource_id, request_id, context, kind, source_ip)
 SELECT encode(set_bit(set_bit(
          overlay(uuid_send(gen_random_uuid())
                  placing substring(int8send(floor(extract(epoch FROM g.ts) * 1000)::bigint) FROM 3)
                  FROM 1 FOR 6),
          52, 1), 53, 1), 'hex')::uuid,
-       g.ts,
-       md5('fleet-actor-' || g.actor)::uuid,
-       (ARRAY['patient.read', 'patient.list', 'auth.login', 'patient.update', 'mapping.read', 'patient.create',
-              'auth.login_failed', 'auth.logout', 'mapping.list', 'user.read', 'doctor.update'])[g.kind],
-       (ARRAY['patient', 'patient', 'user', 'patient', 'mapping', 'patient',
-              'user', 'user', 'mapping', 'user', 'doctor'])[g.kind],
+       md5('fleet-patient-' || g.patient)::uuid,
        gen_random_uuid(),
-       CASE WHEN g.kind = 7 THEN 'denied'
-            WHEN g.fate < 0.97 THEN 'success'
-            WHEN g.fate < 0.985 THEN 'denied'
-            WHEN g.fate < 0.995 THEN 'not_found'
-            ELSE 'error' END,
-       'load-' || (%s + g.n - 1),
-       NULL
+       c.id,
+       k.id,
+       ('10.1.' || (g.actor / 256) || '.' || (g.actor %% 256))::inet
 FROM (SELECT n,
              to_timestamp(%s + (n - 1 + random()) * %s) AS ts,
              1 + floor(random() * 1000)::int AS actor,
+             1 + floor(random() * 10000)::int AS patient,
              -- shares 60, 10, 10, 6, 4, 3, 2, 2, 1, 1, 1 %% of the list above
              1 + width_bucket(random(), ARRAY[0.60, 0.70, 0.80, 0.86, 0.90, 0.93, 0.95, 0.97, 0.98, 0.99]::float8[]) AS kind,
              random() AS fate
       FROM generate_series(%s, %s) AS n
       OFFSET 0) AS g  -- a fence: each random() once per row, not once per use
-$insert$, :first, :load_from, :load_step, lo, hi),
+JOIN audit_contexts c
+  ON c.actor_id = md5('fleet-actor-' || g.actor)::uuid AND c.organization_id = '00000000-0000-0000-0000-000000000000'
+ AND c.emergency_access_id = '00000000-0000-0000-0000-000000000000' AND c.client_id = '00000000-0000-0000-0000-000000000000'
+JOIN audit_kinds k
+  ON k.action = (ARRAY['patient.read', 'patient.list', 'auth.login', 'patient.update', 'mapping.read', 'patient.create',
+                       'auth.login_failed', 'auth.logout', 'mapping.list', 'user.read', 'doctor.update'])[g.kind]
+ AND k.resource_type = (ARRAY['patient', 'patient', 'user', 'patient', 'mapping', 'patient',
+                              'user', 'user', 'mapping', 'user', 'doctor'])[g.kind]
+ AND k.outcome = CASE WHEN g.kind = 7 THEN 'denied'
+                      WHEN g.fate < 0.97 THEN 'success'
+                      WHEN g.fate < 0.985 THEN 'denied'
+                      WHEN g.fate < 0.995 THEN 'not_found'
+                      ELSE 'error' END
+ AND k.access = ''
+ORDER BY 1
+$insert$, :load_from, :load_step, lo, hi),
        format($progress$SELECT format('loaded %%s of %%s events (%%s s)', %s, %s, round(extract(epoch FROM clock_timestamp() - %L::timestamptz)::numeric, 1))$progress$,
               hi, :rows, :'load_started')
 FROM generate_series(0, (:rows - 1) / :chunk) AS k,

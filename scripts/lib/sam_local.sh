@@ -162,8 +162,8 @@ import json, sys
 path, url, secret = sys.argv[1:4]
 values = {"DATABASE_URL": url, "JWT_SECRET": secret, "DATABASE_SECRET_ARN": "", "JWT_SECRET_ARN": "",
           "DATA_KEY_SECRET_ARN": "", "METRICS_NAMESPACE": "HealthcareApiLocal",
-          # sam local gives !Ref ExportBucket as the logical id, not a bucket name.
-          "EXPORT_BUCKET": "healthcare-exports-local"}
+          # sam local gives a bucket's !Ref as its logical id, not a bucket name.
+          "EXPORT_BUCKET": "healthcare-exports-local", "AUDIT_ARCHIVE_BUCKET": ""}
 with open(path, "w") as f:
     json.dump({"Parameters": values}, f, indent=1)
 PY

@@ -263,15 +263,16 @@ impl AuditShape {
             None => (access, grant),
         };
         let organization = self.organization.or(organization).unwrap_or("NULL::uuid");
-        let purpose = match access {
-            "NULL::text" => access.to_owned(),
-            _ => format!("access_purpose({access})"),
-        };
+        // The event as whole values, then stored compact (migrations/0015): who and for
+        // whom as a context, what happened as a kind, each made on first use.
         format!(
-            "audit AS (\n    INSERT INTO audit_events (actor_id, action, resource_type, resource_id, outcome, request_id, \
-             source_ip, organization_id, access, purpose, emergency_access_id, client_id)\n    \
-             SELECT {}, :audit_action, :audit_resource_type, {}, {}, :request_id, :source_ip, {organization}, {access}, \
-             {purpose}, {grant}, {client}{from}{condition}\n)",
+            "audit AS (\n    INSERT INTO audit_events (resource_id, request_id, source_ip, context, kind)\n    \
+             SELECT e.resource_id, audit_request_key(:request_id), :source_ip, \
+             audit_context_id(e.actor_id, e.organization_id, e.emergency_access_id, e.client_id), \
+             audit_kind_id(:audit_action, :audit_resource_type, e.outcome, e.access)\n    \
+             FROM (SELECT ({})::uuid AS actor_id, ({})::uuid AS resource_id, {} AS outcome, \
+             ({organization})::uuid AS organization_id, ({access})::text AS access, ({grant})::uuid AS emergency_access_id, \
+             ({client})::uuid AS client_id{from}{condition}) e\n)",
             expr(self.actor),
             expr(self.resource),
             verdict_sql(self.verdict),
@@ -305,8 +306,12 @@ mod tests {
             .resource(Uuid::nil())
             .outcome(Verdict::Refused { done: "updated", target: "target" });
         let cte = audit.shape().cte(None, AccessSource::Nothing, "NULL::uuid");
-        assert!(cte.contains("SELECT :actor, :audit_action, :audit_resource_type, :audit_resource, CASE"), "{cte}");
+        assert!(
+            cte.contains("SELECT (:actor)::uuid AS actor_id, (:audit_resource)::uuid AS resource_id, CASE"),
+            "{cte}"
+        );
         assert!(cte.contains("WHEN EXISTS (SELECT 1 FROM updated) THEN 'success' WHEN EXISTS (SELECT 1 FROM target) THEN 'denied' ELSE 'not_found' END"), "{cte}");
+        assert!(cte.contains("audit_kind_id(:audit_action, :audit_resource_type, e.outcome, e.access)"), "{cte}");
         assert_eq!(audit.values().collect::<Vec<_>>(), [("audit_resource", Some(Uuid::nil()))]);
     }
 
@@ -315,7 +320,7 @@ mod tests {
         let audit =
             Audit::new("auth.logout", "user").actor_from("user_id").resource_from("user_id").for_each_row_of("family");
         let cte = audit.shape().cte(None, AccessSource::Nothing, "NULL::uuid");
-        assert!(cte.contains("SELECT user_id, :audit_action, :audit_resource_type, user_id, 'success', :request_id, :source_ip, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::uuid FROM family"), "{cte}");
+        assert!(cte.contains("SELECT (user_id)::uuid AS actor_id, (user_id)::uuid AS resource_id, 'success' AS outcome, (NULL::uuid)::uuid AS organization_id, (NULL::text)::text AS access, (NULL::uuid)::uuid AS emergency_access_id, (NULL::uuid)::uuid AS client_id FROM family) e"), "{cte}");
         assert_eq!(audit.values().count(), 0);
     }
 }

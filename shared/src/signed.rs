@@ -85,6 +85,20 @@ impl AwsClient {
         Ok(Answer { status: parts.status, headers: parts.headers, body })
     }
 
+    /// As `send`, with the answer's body left to the caller to read as it arrives (an
+    /// object larger than memory should hold: an archived month of the audit trail).
+    pub async fn send_streaming(
+        &self,
+        method: http::Method,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+    ) -> Result<(http::StatusCode, http::HeaderMap, Incoming), String> {
+        let request = self.signed(method, path_and_query, headers, Bytes::new())?;
+        let response = self.client.request(request).await.map_err(|e| self.transport_failure(&e))?;
+        let (parts, body) = response.into_parts();
+        Ok((parts.status, parts.headers, body))
+    }
+
     fn signed(
         &self,
         method: http::Method,

@@ -246,7 +246,7 @@ async fn the_audit_log_is_newest_first_filterable_and_pages_exactly_once() {
     w.app.put(&patient_path, &json!({"notes": "n"}), Some(&w.user)).await;
 
     let all = w.app.walk("/api/admin/audit", &w.admin, 3).await;
-    let total: i64 = w.app.sql().await.query_one("SELECT count(*) FROM audit_events", &[]).await.unwrap().get(0);
+    let total: i64 = w.app.sql().await.query_one("SELECT count(*) FROM audit_trail", &[]).await.unwrap().get(0);
     // Each page read appends one audit.list event, newer than anything the walk goes on
     // to read: the walk saw exactly the events that existed before it, each once.
     let pages = w.app.audit("audit.list").await.len() as i64;

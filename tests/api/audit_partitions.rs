@@ -21,15 +21,21 @@ async fn partition_name(sql: &Client, months_ago: i32) -> String {
 /// Adds an event made mid-month `months_ago` months back: a UUIDv7 of that time, as
 /// `uuid_v7()` would have made it then.
 async fn event_months_ago(sql: &Client, months_ago: i32) -> uuid::Uuid {
+    event_months_ago_into(sql, months_ago, "audit_trail").await
+}
+
+/// The same, into `table`: `audit_trail` (the events whole, stored compact), or the table
+/// of a schema from before migrations/0015.
+async fn event_months_ago_into(sql: &Client, months_ago: i32, table: &str) -> uuid::Uuid {
     let row = sql
         .query_one(
-            "WITH t AS (SELECT date_trunc('month', now()) - make_interval(months => $1) + interval '14 days 12 hours' AS at)
-             INSERT INTO audit_events (id, at, action, resource_type, outcome, request_id)
+            &format!("WITH t AS (SELECT date_trunc('month', now()) - make_interval(months => $1) + interval '14 days 12 hours' AS at)
+             INSERT INTO {table} (id, at, action, resource_type, outcome, request_id)
              SELECT encode(overlay(uuid_send(uuid_v7())
                              placing substring(int8send((extract(epoch FROM t.at) * 1000)::bigint) FROM 3)
                              FROM 1 FOR 6), 'hex')::uuid,
                     t.at, 'patient.read', 'patient', 'success', 'test'
-             FROM t RETURNING id",
+             FROM t RETURNING id"),
             &[&months_ago],
         )
         .await
@@ -74,7 +80,11 @@ async fn events_land_in_this_months_partition_with_three_more_months_ready() {
     }
     assert!(all.contains(&"audit_events_default".to_string()));
     let located: String = sql
-        .query_one("SELECT tableoid::regclass::text FROM audit_events WHERE action = 'auth.register'", &[])
+        .query_one(
+            "SELECT e.tableoid::regclass::text FROM audit_events e JOIN audit_trail t ON t.id = e.id
+             WHERE t.action = 'auth.register'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -127,7 +137,7 @@ async fn every_partition_refuses_update_delete_and_truncate() {
         let mut statements = vec![format!("TRUNCATE {table}")];
         if rows > 0 {
             with_rows += 1;
-            statements.extend([format!("UPDATE {table} SET outcome = 'error'"), format!("DELETE FROM {table}")]);
+            statements.extend([format!("UPDATE {table} SET kind = kind"), format!("DELETE FROM {table}")]);
         }
         for statement in statements {
             let err = sql.execute(statement.as_str(), &[]).await.unwrap_err();
@@ -179,7 +189,7 @@ async fn partitioning_keeps_the_events_a_database_already_had() {
     for m in before {
         sql.batch_execute(m.sql).await.unwrap();
     }
-    let old = event_months_ago(&sql, 13).await;
+    let old = event_months_ago_into(&sql, 13, "audit_events").await;
     sql.execute(
         "INSERT INTO audit_events (action, resource_type, outcome, request_id, source_ip)
          VALUES ('auth.login', 'user', 'denied', 'r-1', '203.0.113.7')",
@@ -194,4 +204,47 @@ async fn partitioning_keeps_the_events_a_database_already_had() {
     assert_eq!(partition_of(&sql, old).await, partition_name(&sql, 13).await);
     let left: i64 = sql.query_one("SELECT count(*) FROM audit_events_default", &[]).await.unwrap().get(0);
     assert_eq!(left, 0);
+}
+
+/// A database that already has events (migrations 1-14) keeps every one of them, each as
+/// it was, when migration 15 stores them compact: `audit_trail` answers them whole.
+#[tokio::test]
+async fn the_compact_store_keeps_the_events_a_database_already_had() {
+    let name = format!("compact_{}", uuid::Uuid::now_v7().simple());
+    connect(&format!("{}/postgres", pg_base())).await.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let sql = connect(&format!("{}/{name}", pg_base())).await;
+    let (before, compact) = ops::MIGRATIONS.split_at(14);
+    for m in before {
+        sql.batch_execute(m.sql).await.unwrap();
+    }
+    event_months_ago_into(&sql, 2, "audit_events").await;
+    sql.batch_execute(
+        "INSERT INTO audit_events (action, resource_type, resource_id, outcome, request_id, source_ip, actor_id,
+                                   organization_id, access, purpose, emergency_access_id, client_id) VALUES
+         ('auth.login', 'user', NULL, 'denied', 'JKJaXmPLvHcESHA=', '203.0.113.7', NULL, NULL, NULL, NULL, NULL, NULL),
+         ('patient.read', 'patient', gen_random_uuid(), 'success', '01a25163-3834-7374-8834-a3cd18016f8e', '::1',
+          gen_random_uuid(), gen_random_uuid(), 'emergency', 'emergency', gen_random_uuid(), gen_random_uuid()),
+         ('patient.read', 'patient', gen_random_uuid(), 'success', 'ops:make-admin', NULL,
+          gen_random_uuid(), NULL, 'clinician', 'treatment', NULL, NULL)",
+    )
+    .await
+    .unwrap();
+    let columns = "id, actor_id, action, resource_type, resource_id, outcome, request_id, source_ip, organization_id, \
+                   access, purpose, emergency_access_id, client_id";
+    let whole = |table: &str| format!("SELECT json_agg(x ORDER BY x.id)::text FROM (SELECT {columns} FROM {table}) x");
+    let was: String = sql.query_one(&whole("audit_events"), &[]).await.unwrap().get(0);
+    sql.batch_execute(compact[0].sql).await.unwrap();
+    let now: String = sql.query_one(&whole("audit_trail"), &[]).await.unwrap().get(0);
+    let (was, mut now): (Vec<serde_json::Value>, Vec<serde_json::Value>) =
+        (serde_json::from_str(&was).unwrap(), serde_json::from_str(&now).unwrap());
+    // Every event as it was - but a request id that is neither a UUID nor API Gateway's,
+    // which is kept as a hash.
+    for event in now.iter_mut() {
+        if event["request_id"].as_str().is_some_and(|r| r.starts_with("sha256:") && r.len() == 7 + 30) {
+            event["request_id"] = serde_json::json!("ops:make-admin");
+        }
+    }
+    assert_eq!(now, was);
+    let stored: i64 = sql.query_one("SELECT count(*) FROM audit_events", &[]).await.unwrap().get(0);
+    assert_eq!(stored, 4);
 }

@@ -37,7 +37,7 @@ async fn how_audited(app: &TestApp, action: &str) -> (Option<String>, Option<Str
         .sql()
         .await
         .query_one(
-            "SELECT access, purpose, emergency_access_id, organization_id FROM audit_events \
+            "SELECT access, purpose, emergency_access_id, organization_id FROM audit_trail \
              WHERE action = $1 ORDER BY id DESC LIMIT 1",
             &[&action],
         )

@@ -21,7 +21,7 @@ use crate::orgs::{clinic, join, org_patient};
 /// An app whose exports go to a bucket of its own on moto, files closed past `file_bytes`.
 pub(crate) async fn export_settings(file_bytes: usize) -> Vec<(&'static str, String)> {
     let bucket = format!("test-{}", Uuid::now_v7().simple());
-    Bucket::from_env(&bucket).unwrap().ensure_exists().await.expect("moto's S3 (scripts/test starts it)");
+    Bucket::from_env(&bucket).unwrap().ensure_exists(false).await.expect("moto's S3 (scripts/test starts it)");
     vec![("EXPORT_BUCKET", bucket), ("EXPORT_FILE_BYTES", file_bytes.to_string()), ("EXPORT_BATCH", "7".into())]
 }
 
@@ -204,7 +204,7 @@ async fn an_export_holds_every_patient_reached_once_audited_once_and_only_for_it
     let sql = app.sql().await;
     let how: Vec<(Option<String>, Option<String>)> = sql
         .query(
-            "SELECT access, purpose FROM audit_events WHERE action = 'patient.export' AND resource_id = $1",
+            "SELECT access, purpose FROM audit_trail WHERE action = 'patient.export' AND resource_id = $1",
             &[&personal.parse::<Uuid>().unwrap()],
         )
         .await

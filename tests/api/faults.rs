@@ -228,7 +228,7 @@ async fn a_mixed_load_while_connections_die_gets_no_5xx_but_503_and_applies_noth
     let unaudited: i64 = sql
         .query_one(
             "SELECT count(*) FROM patients p WHERE NOT EXISTS
-               (SELECT 1 FROM audit_events a WHERE a.action = 'patient.create' AND a.resource_id = p.id)",
+               (SELECT 1 FROM audit_trail a WHERE a.action = 'patient.create' AND a.resource_id = p.id)",
             &[],
         )
         .await

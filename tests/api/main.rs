@@ -6,6 +6,7 @@ mod access_tokens;
 mod accounts;
 mod admin;
 mod audit_partitions;
+mod audit_seals;
 mod auth;
 mod break_glass;
 mod bulk_export;

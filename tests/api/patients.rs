@@ -316,7 +316,7 @@ async fn delete_removes_the_patient_and_its_mappings_but_not_its_audit_trail() {
     assert_eq!(mappings, 0);
     let id: uuid::Uuid = patient["id"].as_str().unwrap().parse().unwrap();
     let events: i64 = sql
-        .query_one("SELECT count(*) FROM audit_events WHERE resource_id = $1 AND resource_type = 'patient'", &[&id])
+        .query_one("SELECT count(*) FROM audit_trail WHERE resource_id = $1 AND resource_type = 'patient'", &[&id])
         .await
         .unwrap()
         .get(0);
@@ -338,7 +338,7 @@ async fn audit_events_hold_ids_never_patient_details() {
     let dump: String = app
         .sql()
         .await
-        .query_one("SELECT string_agg(row_to_json(a)::text, ' ') FROM audit_events a", &[])
+        .query_one("SELECT string_agg(row_to_json(a)::text, ' ') FROM audit_trail a", &[])
         .await
         .unwrap()
         .get(0);

@@ -72,7 +72,7 @@ async fn every_response_has_its_own_request_id_which_audit_events_carry() {
     let stored: String = app
         .sql()
         .await
-        .query_one("SELECT request_id FROM audit_events WHERE action = 'auth.register'", &[])
+        .query_one("SELECT request_id FROM audit_trail WHERE action = 'auth.register'", &[])
         .await
         .unwrap()
         .get(0);

@@ -146,7 +146,7 @@ async fn the_portal_user_reads_its_record_everywhere_and_writes_nothing() {
             .sql()
             .await
             .query_one(
-                "SELECT access, purpose FROM audit_events WHERE action = 'patient.read' ORDER BY id DESC LIMIT 1",
+                "SELECT access, purpose FROM audit_trail WHERE action = 'patient.read' ORDER BY id DESC LIMIT 1",
                 &[],
             )
             .await

@@ -28,8 +28,15 @@ async fn the_audit_trail_refuses_update_delete_and_truncate() {
     let app = spawn_app().await;
     app.register("Ada", "ada@example.com").await;
     let sql = app.sql().await;
-    for statement in ["UPDATE audit_events SET outcome = 'error'", "DELETE FROM audit_events", "TRUNCATE audit_events"]
-    {
+    // The events, and the contexts and kinds they name (migrations/0015).
+    for statement in [
+        "UPDATE audit_events SET kind = kind",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+        "UPDATE audit_contexts SET actor_id = organization_id",
+        "DELETE FROM audit_kinds",
+        "TRUNCATE audit_contexts, audit_kinds",
+    ] {
         let err = sql.execute(statement, &[]).await.unwrap_err();
         assert!(err.as_db_error().unwrap().message().contains("append-only"), "{statement}: {err}");
     }

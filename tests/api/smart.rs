@@ -353,7 +353,7 @@ async fn a_standalone_launch_reads_the_picked_patient_only_and_its_tokens_are_a_
     // The read is audited with the app's client_id.
     let sql = app.sql().await;
     let client: Option<Uuid> = sql
-        .query_one("SELECT client_id FROM audit_events WHERE action = 'patient.read' ORDER BY id DESC LIMIT 1", &[])
+        .query_one("SELECT client_id FROM audit_trail WHERE action = 'patient.read' ORDER BY id DESC LIMIT 1", &[])
         .await
         .unwrap()
         .get(0);

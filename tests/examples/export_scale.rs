@@ -124,7 +124,7 @@ async fn run(args: &[String]) -> Result<Value, String> {
     let config = ExportConfig::from_lookup(&|key: &str| (key == "EXPORT_BUCKET").then(|| bucket.clone()))
         .map_err(|e| e.to_string())?
         .ok_or("no bucket")?;
-    Bucket::from_env(&bucket).map_err(|e| e.to_string())?.ensure_exists().await?;
+    Bucket::from_env(&bucket).map_err(|e| e.to_string())?.ensure_exists(false).await?;
     let exports = Arc::new(Exports::new(config.clone()).map_err(|e| e.to_string())?);
     let worker = export::Worker::new(db, exports);
     let (rss_before, _) = memory_kib();
@@ -153,8 +153,8 @@ async fn run(args: &[String]) -> Result<Value, String> {
     let bytes: i64 = files.iter().map(|r| r.get::<_, i64>(3)).sum();
     let audited: i64 = client
         .query_one(
-            "SELECT count(*) FROM audit_events WHERE action = 'patient.export' AND request_id = $1",
-            &[&format!("export:{job}")],
+            "SELECT count(*) FROM audit_trail WHERE action = 'patient.export' AND request_id = $1",
+            &[&job.to_string()],
         )
         .await
         .map_err(|e| ops::describe(&e))?

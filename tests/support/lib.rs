@@ -284,7 +284,7 @@ impl TestApp {
     pub async fn audit(&self, action: &str) -> Vec<(Option<Uuid>, Option<Uuid>, String)> {
         self.sql()
             .await
-            .query("SELECT actor_id, resource_id, outcome FROM audit_events WHERE action = $1 ORDER BY id", &[&action])
+            .query("SELECT actor_id, resource_id, outcome FROM audit_trail WHERE action = $1 ORDER BY id", &[&action])
             .await
             .unwrap()
             .iter()

@@ -50,14 +50,15 @@ impl File {
         let upload = match &self.upload {
             Some(upload) => upload.clone(),
             None => {
-                let upload = bucket.create_upload(&self.key, "application/fhir+ndjson").await?;
+                let content_type = [("content-type", "application/fhir+ndjson".to_owned())];
+                let upload = bucket.create_upload(&self.key, &content_type).await?;
                 self.upload = Some(upload.clone());
                 upload
             }
         };
         let number = self.parts.len() as u32 + 1;
         let bytes = Bytes::from(std::mem::take(&mut self.buffer));
-        let part = bucket.upload_part(&self.key, &upload, number, bytes).await?;
+        let part = bucket.upload_part(&self.key, &upload, number, bytes, false).await?;
         self.parts.push(part);
         Ok(())
     }

@@ -460,9 +460,9 @@ fn practitioners_statement(job: &Job, batch: i64) -> Statement {
         .reads(&[("doctor_id", Type::UUID), ("held", Type::BOOL), ("allowed", Type::BOOL)])
 }
 
-/// The worker's events carry no request; this names them in the trail.
+/// The worker's events carry no request: their request id is the job's id.
 fn worker_meta(job: Uuid) -> RequestMeta {
-    RequestMeta { request_id: format!("export:{job}"), source_ip: None }
+    RequestMeta { request_id: job.to_string(), source_ip: None }
 }
 
 fn commit_statement(job: &Job, progress: &Progress) -> Statement {

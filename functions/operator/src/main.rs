@@ -28,7 +28,10 @@ async fn main() -> Result<(), Error> {
                 format!(
                     "expected {{\"command\": \"migrate\"}}, {{\"command\": \"make-admin\", \"email\": \"...\"}}, \
                      {{\"command\": \"prune\"}}, {{\"command\": \"maintain\"}}, \
-                     {{\"command\": \"drop-expired-audit\"}}, {{\"command\": \"deliver-mail\"}}: {e}"
+                     {{\"command\": \"drop-expired-audit\"}}, {{\"command\": \"deliver-mail\"}}, \
+                     {{\"command\": \"seal-audit\"}}, {{\"command\": \"verify-audit\"}}, \
+                     {{\"command\": \"archive-audit\"}}, \
+                     {{\"command\": \"access-report\", \"patient\": \"...\"}}: {e}"
                 )
             })?;
             let mut client = ops::connect(url.expose(), ca_file.as_deref()).await?;

@@ -54,7 +54,7 @@ sql_types! {
     bool => BOOL, i32 => INT4, i64 => INT8, String => TEXT, &'static str => TEXT, Vec<u8> => BYTEA,
     Vec<Vec<u8>> => BYTEA_ARRAY, Vec<Uuid> => UUID_ARRAY, Vec<String> => TEXT_ARRAY, serde_json::Value => JSONB,
     Uuid => UUID, Date => DATE, OffsetDateTime => TIMESTAMPTZ, IpAddr => INET, Vec<Date> => DATE_ARRAY,
-    Vec<OffsetDateTime> => TIMESTAMPTZ_ARRAY, Vec<Option<Uuid>> => UUID_ARRAY,
+    Vec<OffsetDateTime> => TIMESTAMPTZ_ARRAY, Vec<Option<Uuid>> => UUID_ARRAY, Vec<i32> => INT4_ARRAY,
 }
 
 /// `None` binds as SQL NULL of the inner type.

@@ -4,7 +4,7 @@
 WITH page AS (
     SELECT id, at, actor_id, action, resource_type, resource_id, outcome, request_id, source_ip, organization_id,
            access, purpose, emergency_access_id, client_id
-    FROM audit_events
+    FROM audit_trail
     WHERE (:after::uuid IS NULL OR id < :after)
       AND (:actor_id::uuid IS NULL OR actor_id = :actor_id)
       AND (:resource_type::text IS NULL OR resource_type = :resource_type)

@@ -8,7 +8,7 @@ WITH readable AS (
 ), page AS (
     SELECT e.id, e.at, e.action, e.outcome, e.actor_id, u.name AS actor_name, e.resource_type, e.resource_id,
            e.access, e.purpose, e.emergency_access_id, e.client_id
-    FROM audit_events e LEFT JOIN users u ON u.id = e.actor_id
+    FROM audit_trail e LEFT JOIN users u ON u.id = e.actor_id
     WHERE e.organization_id = :id AND EXISTS (SELECT 1 FROM readable)
       AND (:after::uuid IS NULL OR e.id < :after)
       AND (:action::text IS NULL OR e.action = :action)
