@@ -3,8 +3,10 @@
 //!   ops migrate                 apply pending migrations
 //!   ops make-admin EMAIL        give an existing user the admin role
 //!   ops prune                   remove expired sessions, tokens and login failures
-//!   ops maintain                prune, create the coming months' audit partitions, and
-//!                               list those past AUDIT_RETENTION_MONTHS (default 72)
+//!   ops maintain                prune, create the coming months' audit partitions, list
+//!                               those past AUDIT_RETENTION_MONTHS (default 72), seal the
+//!                               audit trail to today and archive the months past
+//!                               AUDIT_HOT_MONTHS (with AUDIT_ARCHIVE_BUCKET)
 //!   ops drop-expired-audit      drop the audit partitions past AUDIT_RETENTION_MONTHS
 //!   ops deliver-mail            send the queued emails that are due (the outbox's retry;
 //!                               MAIL_FROM or MAIL_DIR, DATA_KEY as the functions have them)

@@ -239,3 +239,18 @@ async fn the_compact_store_keeps_each_event_whole_in_about_a_hundred_bytes() {
     let width: i32 = sql.query_one("SELECT max(pg_column_size(e.*)) FROM audit_events e", &[]).await.unwrap().get(0);
     assert!(width <= 96, "an event row is {width} bytes");
 }
+
+#[tokio::test]
+async fn the_daily_maintain_seals_up_to_today_and_says_so() {
+    let app = spawn_app().await;
+    let token = app.user_token("ada@example.com").await;
+    app.create_patient(&token, "Grace Hopper").await;
+    let mut sql = app.sql().await;
+    // Yesterday's events, which today's seal covers (today's wait for tomorrow's).
+    event_at(&sql, 24 * 60, "patient.read", None, Uuid::now_v7()).await;
+    let line = ops::run(&mut sql, &ops::Command::Maintain, &ops::MailContext::default()).await.unwrap();
+    assert!(line.contains("audit sealed up to") && line.contains("the last seal's hash is"), "{line}");
+    let sealed: i64 = sql.query_one("SELECT sum(events)::int8 FROM audit_seals", &[]).await.unwrap().get(0);
+    assert_eq!(sealed, 1, "yesterday's event, not today's: {line}");
+    verify(&sql).await.unwrap();
+}

@@ -1,16 +1,21 @@
 -- One page of the audit trail, newest first. CTEs share one snapshot, so the page is
 -- read before this request's own event is added: a page never contains the read that
--- produced it.
+-- produced it. The page is found among the compact rows (migrations/0015), the filters
+-- on who and what resolved to their contexts and kinds; only its events are read whole.
 WITH page AS (
-    SELECT id, at, actor_id, action, resource_type, resource_id, outcome, request_id, source_ip, organization_id,
-           access, purpose, emergency_access_id, client_id
-    FROM audit_trail
-    WHERE (:after::uuid IS NULL OR id < :after)
-      AND (:actor_id::uuid IS NULL OR actor_id = :actor_id)
-      AND (:resource_type::text IS NULL OR resource_type = :resource_type)
-      AND (:resource_id::uuid IS NULL OR resource_id = :resource_id)
-      AND (:action::text IS NULL OR action = :action)
-    ORDER BY id DESC
+    SELECT e.id, e.resource_id, e.request_id, e.source_ip, e.context, e.kind
+    FROM audit_events e
+    WHERE (:after::uuid IS NULL OR e.id < :after)
+      AND (:actor_id::uuid IS NULL OR e.context IN (SELECT c.id FROM audit_contexts c WHERE c.actor_id = :actor_id))
+      AND (:resource_type::text IS NULL
+           OR e.kind IN (SELECT k.id FROM audit_kinds k WHERE k.resource_type = :resource_type))
+      AND (:resource_id::uuid IS NULL OR e.resource_id = :resource_id)
+      AND (:action::text IS NULL OR e.kind IN (SELECT k.id FROM audit_kinds k WHERE k.action = :action))
+    ORDER BY e.id DESC
     LIMIT :fetch
 )
-SELECT * FROM page ORDER BY id DESC
+SELECT p.id, audit_time(p.id) AS at, w.actor_id, k.action, k.resource_type, p.resource_id, k.outcome,
+       audit_request_text(p.request_id) AS request_id, p.source_ip, w.organization_id, k.access, k.purpose,
+       w.emergency_access_id, w.client_id
+FROM page p JOIN audit_who w ON w.context = p.context JOIN audit_what k ON k.kind = p.kind
+ORDER BY p.id DESC

@@ -5,17 +5,27 @@
 -- made for it (see functions/patients/src/sql/access_log.sql).
 WITH readable AS (
     SELECT organization_id FROM membership WHERE audits
-), page AS (
-    SELECT e.id, e.at, e.action, e.outcome, e.actor_id, u.name AS actor_name, e.resource_type, e.resource_id,
-           e.access, e.purpose, e.emergency_access_id, e.client_id
-    FROM audit_trail e LEFT JOIN users u ON u.id = e.actor_id
-    WHERE e.organization_id = :id AND EXISTS (SELECT 1 FROM readable)
+), page_ids AS (
+    -- The page among the compact rows (migrations/0015): the organization's contexts (who
+    -- acted in it), the filters resolved to contexts and kinds; only the page's events
+    -- are read whole below.
+    SELECT e.id, e.resource_id, e.context, e.kind
+    FROM audit_events e
+    WHERE e.context IN (SELECT c.id FROM audit_contexts c
+                        WHERE c.organization_id = :id AND (:actor_id::uuid IS NULL OR c.actor_id = :actor_id))
+      AND EXISTS (SELECT 1 FROM readable)
       AND (:after::uuid IS NULL OR e.id < :after)
-      AND (:action::text IS NULL OR e.action = :action)
-      AND (:actor_id::uuid IS NULL OR e.actor_id = :actor_id)
-      AND (:patient_id::uuid IS NULL OR (e.resource_type = 'patient' AND e.resource_id = :patient_id))
+      AND (:action::text IS NULL OR e.kind IN (SELECT k.id FROM audit_kinds k WHERE k.action = :action))
+      AND (:patient_id::uuid IS NULL
+           OR (e.resource_id = :patient_id
+               AND e.kind IN (SELECT k.id FROM audit_kinds k WHERE k.resource_type = 'patient')))
     ORDER BY e.id DESC
     LIMIT :fetch
+), page AS (
+    SELECT p.id, audit_time(p.id) AS at, k.action, k.outcome, w.actor_id, u.name AS actor_name, k.resource_type,
+           p.resource_id, k.access, k.purpose, w.emergency_access_id, w.client_id
+    FROM page_ids p JOIN audit_who w ON w.context = p.context JOIN audit_what k ON k.kind = p.kind
+    LEFT JOIN users u ON u.id = w.actor_id
 )
 SELECT (SELECT role FROM membership) AS caller_role, (SELECT audits FROM membership) AS caller_audits, page.*
 FROM (SELECT) AS one LEFT JOIN page ON true

@@ -9,14 +9,21 @@ WITH target AS (
     SELECT r.id, r.reads_log FROM reach r
 ), readable AS (
     SELECT id FROM target WHERE reads_log
-), page AS (
-    SELECT e.id, e.at, e.action, e.outcome, e.actor_id, u.name AS actor_name, e.resource_type, e.resource_id,
-           e.access, e.purpose, e.emergency_access_id, e.client_id
-    FROM audit_trail e LEFT JOIN users u ON u.id = e.actor_id
-    WHERE e.resource_type = 'patient' AND e.resource_id = :id AND EXISTS (SELECT 1 FROM readable)
+), page_ids AS (
+    -- The page among the compact rows (migrations/0015): the patient's index entries;
+    -- only the page's events are read whole below.
+    SELECT e.id, e.resource_id, e.context, e.kind
+    FROM audit_events e
+    WHERE e.resource_id = :id AND EXISTS (SELECT 1 FROM readable)
+      AND e.kind IN (SELECT k.id FROM audit_kinds k WHERE k.resource_type = 'patient')
       AND (:after::uuid IS NULL OR e.id < :after)
     ORDER BY e.id DESC
     LIMIT :fetch
+), page AS (
+    SELECT p.id, audit_time(p.id) AS at, k.action, k.outcome, w.actor_id, u.name AS actor_name, k.resource_type,
+           p.resource_id, k.access, k.purpose, w.emergency_access_id, w.client_id
+    FROM page_ids p JOIN audit_who w ON w.context = p.context JOIN audit_what k ON k.kind = p.kind
+    LEFT JOIN users u ON u.id = w.actor_id
 )
 SELECT EXISTS (SELECT 1 FROM target) AS found, COALESCE((SELECT reads_log FROM target), false) AS reads_log, page.*
 FROM (SELECT) AS one LEFT JOIN page ON true
