@@ -103,9 +103,9 @@ pub async fn each_event(
 }
 
 pub(crate) fn batch_statement(lower: Uuid, upper: Uuid, after: Option<Uuid>) -> Statement {
-    reads(
-        Statement::new(&BATCH).bind("lower", lower).bind("upper", upper).bind("after", after).bind("batch", READ_BATCH),
-    )
+    // A range's lower bound has no version bits, so no event's id equals it (seal::bound).
+    let after = after.unwrap_or(lower);
+    reads(Statement::new(&BATCH).bind("after", after).bind("upper", upper).bind("batch", READ_BATCH))
 }
 
 /// The columns an `Event` is read from.

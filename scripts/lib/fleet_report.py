@@ -222,21 +222,22 @@ def audit_section(results):
              "UUIDv7 ids for their instants, 1,000 actors), `VACUUM ANALYZE` after each load. At each step: audited reads",
              "(`--workload read`, each writing an audit row) and the admin audit list (`--workload audit-list`), 10",
              "instances each. Size on disk is every partition with its indexes and TOAST; load time is the INSERTs alone.", "",
-             "| events loaded | events present | size on disk | load time | VACUUM ANALYZE | audited read req/s | read p50 | read p99 | "
-             "audit list req/s | list p50 | list p99 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| events loaded | events present | size on disk | bytes per event | load time | VACUUM ANALYZE | audited read req/s | "
+             "read p50 | read p99 | audit list req/s | list p50 | list p99 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     labels = audit_labels(results)
     if not labels:
-        lines.append(missing_row("-", 10))
+        lines.append(missing_row("-", 11))
     for label in labels:
         table = results.get(f"audit/{label}/table")
         cells = [label]
         try:
             cells += [f"{table['events']:,}", size(table["bytes"]),
+                      f"{table['bytes'] / table['events']:.0f}" if table["events"] else "-",
                       seconds(table["load_s"]) if table.get("load_s") is not None else "-",
                       seconds(table["vacuum_s"]) if table.get("vacuum_s") is not None else "-"]
         except (KeyError, TypeError, ValueError):
-            cells += [NOT_MEASURED, "-", "-", "-"]
+            cells += [NOT_MEASURED, "-", "-", "-", "-"]
         for workload in ("read", "audit-list"):
             r = results.get(f"audit/{label}/{workload}")
             if r is None:

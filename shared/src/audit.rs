@@ -264,10 +264,13 @@ impl AuditShape {
         };
         let organization = self.organization.or(organization).unwrap_or("NULL::uuid");
         // The event as whole values, then stored compact (migrations/0015): who and for
-        // whom as a context, what happened as a kind, each made on first use.
+        // whom as a context, what happened as a kind, each made on first use by a
+        // PL/pgSQL function whose lookup plan is kept per connection. (The lookups written
+        // into this statement instead cost more to plan than the calls do to run:
+        // docs/BENCHMARKS.md.) The request id comes packed (`request_key`).
         format!(
             "audit AS (\n    INSERT INTO audit_events (resource_id, request_id, source_ip, context, kind)\n    \
-             SELECT e.resource_id, audit_request_key(:request_id), :source_ip, \
+             SELECT e.resource_id, :request_key, :source_ip, \
              audit_context_id(e.actor_id, e.organization_id, e.emergency_access_id, e.client_id), \
              audit_kind_id(:audit_action, :audit_resource_type, e.outcome, e.access)\n    \
              FROM (SELECT ({})::uuid AS actor_id, ({})::uuid AS resource_id, {} AS outcome, \
@@ -296,6 +299,48 @@ fn verdict_sql(verdict: Verdict) -> String {
     }
 }
 
+/// A request id in the 16 bytes an event keeps (`audit_request_key`, migrations/0015,
+/// packs it the same way for the events the migration rewrote): a UUID (ours) as it is;
+/// API Gateway's base64 ids (up to 14 bytes) in a UUID of version 0 whose byte 6 is 1,
+/// byte 0 the length and the rest the bytes; anything else as 15 bytes of its SHA-256
+/// around a byte 6 of 2. Packed here, not in the statement: the SQL function is planned
+/// into every audited statement, a tenth of a millisecond each.
+pub fn request_key(request: &str) -> Uuid {
+    use base64::Engine;
+    let bytes = request.as_bytes();
+    let hyphens = [8, 13, 18, 23].iter().all(|&i| bytes.get(i) == Some(&b'-'));
+    if bytes.len() == 36 && hyphens && bytes[14] != b'0' {
+        if let Ok(id) = Uuid::try_parse(request) {
+            return id;
+        }
+    }
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let body = request.trim_end_matches('=');
+    let base64_shaped = (2..=20).contains(&body.len())
+        && request.len() - body.len() <= 2
+        && request.len() % 4 == 0
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if base64_shaped
+        && let Ok(decoded) = engine.decode(request)
+        && decoded.len() <= 14
+        && engine.encode(&decoded) == request
+    {
+        let mut padded = [0u8; 14];
+        padded[..decoded.len()].copy_from_slice(&decoded);
+        let mut key = [0u8; 16];
+        key[0] = decoded.len() as u8;
+        key[1..6].copy_from_slice(&padded[..5]);
+        key[6] = 1;
+        key[7..].copy_from_slice(&padded[5..]);
+        return Uuid::from_bytes(key);
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest.as_ref()[..16]);
+    key[6] = 2;
+    Uuid::from_bytes(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,7 +356,14 @@ mod tests {
             "{cte}"
         );
         assert!(cte.contains("WHEN EXISTS (SELECT 1 FROM updated) THEN 'success' WHEN EXISTS (SELECT 1 FROM target) THEN 'denied' ELSE 'not_found' END"), "{cte}");
-        assert!(cte.contains("audit_kind_id(:audit_action, :audit_resource_type, e.outcome, e.access)"), "{cte}");
+        assert!(
+            cte.contains(
+                ":request_key, :source_ip, audit_context_id(e.actor_id, e.organization_id, \
+                          e.emergency_access_id, e.client_id), audit_kind_id(:audit_action, :audit_resource_type, \
+                          e.outcome, e.access)"
+            ),
+            "{cte}"
+        );
         assert_eq!(audit.values().collect::<Vec<_>>(), [("audit_resource", Some(Uuid::nil()))]);
     }
 
@@ -322,5 +374,18 @@ mod tests {
         let cte = audit.shape().cte(None, AccessSource::Nothing, "NULL::uuid");
         assert!(cte.contains("SELECT (user_id)::uuid AS actor_id, (user_id)::uuid AS resource_id, 'success' AS outcome, (NULL::uuid)::uuid AS organization_id, (NULL::text)::text AS access, (NULL::uuid)::uuid AS emergency_access_id, (NULL::uuid)::uuid AS client_id FROM family) e"), "{cte}");
         assert_eq!(audit.values().count(), 0);
+    }
+
+    #[test]
+    fn request_ids_pack_into_sixteen_bytes() {
+        let ours = "01a25163-3834-7374-8834-a3cd18016f8e";
+        assert_eq!(request_key(ours).to_string(), ours);
+        let gateway = request_key("JKJaXmPLvHcESHA=");
+        assert_eq!(&gateway.as_bytes()[..1], &[11]);
+        assert_eq!(gateway.as_bytes()[6], 1);
+        // Not a UUID of a version, not canonical base64, not base64 at all: hashed.
+        for other in ["00000000-0000-0000-0000-000000000000", "AAB=", "ops:x", "", "a"] {
+            assert_eq!(request_key(other).as_bytes()[6], 2, "{other}");
+        }
     }
 }

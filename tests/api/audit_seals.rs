@@ -232,6 +232,22 @@ async fn the_compact_store_keeps_each_event_whole_in_about_a_hundred_bytes() {
             sql.query_one("SELECT audit_request_text(audit_request_key($1))", &[&given]).await.unwrap().get(0);
         assert_eq!(back, given);
     }
+    // The API packs request ids in Rust, the migration and the view's inserts in SQL: the same.
+    for given in [
+        "JKJaXmPLvHcESHA=",
+        "01A25163-3834-7374-8834-A3CD18016F8E",
+        "00000000-0000-0000-0000-000000000000",
+        "AAB=",
+        "AA==",
+        "AAAAAAAAAAAAAAAAAAA=",
+        "AAAAAAAAAAAAAAAAAAAA",
+        "ops:make-admin",
+        "",
+        "é",
+    ] {
+        let in_sql: Uuid = sql.query_one("SELECT audit_request_key($1)", &[&given]).await.unwrap().get(0);
+        assert_eq!(in_sql, shared::audit::request_key(given), "{given:?}");
+    }
     let hashed: String =
         sql.query_one("SELECT audit_request_text(audit_request_key('ops:x'))", &[]).await.unwrap().get(0);
     assert!(hashed.starts_with("sha256:"), "{hashed}");
@@ -253,4 +269,38 @@ async fn the_daily_maintain_seals_up_to_today_and_says_so() {
     let sealed: i64 = sql.query_one("SELECT sum(events)::int8 FROM audit_seals", &[]).await.unwrap().get(0);
     assert_eq!(sealed, 1, "yesterday's event, not today's: {line}");
     verify(&sql).await.unwrap();
+}
+
+/// Contexts and kinds are made on first use, inside the audit insert: many requests
+/// using a new one at once all record their event, against one row of each.
+#[tokio::test]
+async fn first_uses_at_once_share_one_context_and_one_kind() {
+    let app = spawn_app().await;
+    let actor = Uuid::now_v7();
+    let inserts = (0..16).map(|_| {
+        let app = &app;
+        async move {
+            let sql = app.sql().await;
+            sql.execute(
+                "INSERT INTO audit_trail (action, resource_type, outcome, request_id, actor_id, access)
+                 VALUES ('patient.first_use', 'patient', 'success', gen_random_uuid()::text, $1, 'owner')",
+                &[&actor],
+            )
+            .await
+        }
+    });
+    for inserted in futures::future::join_all(inserts).await {
+        assert_eq!(inserted.unwrap(), 1);
+    }
+    let sql = app.sql().await;
+    let counts = sql
+        .query_one(
+            "SELECT (SELECT count(*) FROM audit_trail WHERE actor_id = $1),
+                    (SELECT count(*) FROM audit_contexts WHERE actor_id = $1),
+                    (SELECT count(*) FROM audit_kinds WHERE action = 'patient.first_use')",
+            &[&actor],
+        )
+        .await
+        .unwrap();
+    assert_eq!((counts.get::<_, i64>(0), counts.get::<_, i64>(1), counts.get::<_, i64>(2)), (16, 1, 1));
 }

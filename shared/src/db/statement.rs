@@ -308,7 +308,7 @@ impl Statement {
         let mut this = self
             .push("audit_action", audit.action, true)
             .push("audit_resource_type", audit.resource_type, true)
-            .push("request_id", meta.request_id.clone(), true)
+            .push("request_key", crate::audit::request_key(&meta.request_id), true)
             .push("source_ip", meta.source_ip, true);
         for (name, value) in audit.values() {
             this = this.push(name, value, true);
@@ -604,6 +604,6 @@ mod tests {
         assert!(d.sql.ends_with(")\nSELECT * FROM x"), "{}", d.sql);
         // A one-row audit carries the check; no guard CTE of its own is needed.
         assert!(!d.sql.contains("session_guard"), "{}", d.sql);
-        assert!(d.sql.contains("\n    WHERE require_live_session($1, $2, $"), "{}", d.sql);
+        assert!(d.sql.contains("\n    WHERE require_live_session($1, $"), "{}", d.sql);
     }
 }
