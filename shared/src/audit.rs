@@ -309,16 +309,18 @@ pub fn request_key(request: &str) -> Uuid {
     use base64::Engine;
     let bytes = request.as_bytes();
     let hyphens = [8, 13, 18, 23].iter().all(|&i| bytes.get(i) == Some(&b'-'));
-    if bytes.len() == 36 && hyphens && bytes[14] != b'0' {
-        if let Ok(id) = Uuid::try_parse(request) {
-            return id;
-        }
+    if bytes.len() == 36
+        && hyphens
+        && bytes[14] != b'0'
+        && let Ok(id) = Uuid::try_parse(request)
+    {
+        return id;
     }
     let engine = &base64::engine::general_purpose::STANDARD;
     let body = request.trim_end_matches('=');
     let base64_shaped = (2..=20).contains(&body.len())
         && request.len() - body.len() <= 2
-        && request.len() % 4 == 0
+        && request.len().is_multiple_of(4)
         && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
     if base64_shaped
         && let Ok(decoded) = engine.decode(request)
