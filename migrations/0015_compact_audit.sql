@@ -14,11 +14,11 @@
 --   source_ip    inet
 --
 -- six columns (a one-byte null bitmap keeps the header at 24 bytes), and three indexes:
--- the primary key (newest first, the admin list), `resource_id` (the access log) and
--- `context` (the organization's audit, the actor filter), the last two without `id`, so
--- each key is stored once per leaf with its rows' positions (b-tree deduplication): 145
--- bytes an event all told at 10 M events, where it was 468 (docs/SCALE.md, with the
--- plans). The API finds a page among the compact rows and reads its few events whole
+-- the primary key (newest first, the admin list), `resource_id` (the access log; without
+-- `id`, so each key is stored once per leaf with its rows' positions, b-tree
+-- deduplication) and `(context, id)` (the organization's audit, the actor filter): about
+-- 190 bytes an event all told at 10 M events, where it was 451 (docs/scale-findings.md,
+-- with the plans). The API finds a page among the compact rows and reads its few events whole
 -- through `audit_who` and `audit_what`; the view `audit_trail` gives every event back
 -- whole, as it was before (the operator reads it; inserts into it go through).
 --
@@ -207,7 +207,11 @@ DROP TABLE audit_events_wide;
 -- The indexes the reads use (docs/SCALE.md has each one's plan), made after the copy.
 ALTER TABLE audit_events ADD CONSTRAINT audit_events_pkey PRIMARY KEY (id);
 CREATE INDEX audit_events_resource_idx ON audit_events (resource_id) WHERE resource_id IS NOT NULL;
-CREATE INDEX audit_events_context_idx ON audit_events (context);
+-- (context, id), not (context) alone: the organization's audit and the admin list's
+-- actor filter take the newest events of each context along it. Without `id` a page of
+-- a small clinic walked the whole primary key past everyone else's events (1.8 s at
+-- 10 M events); with it, about 47 bytes more an event (docs/scale-findings.md).
+CREATE INDEX audit_events_context_idx ON audit_events (context, id);
 
 -- Who and what, as the events name them: "none" (the nil uuid, '') as NULL again, and
 -- the purpose that follows from the access. A page of events is found among the compact

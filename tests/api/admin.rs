@@ -276,6 +276,10 @@ async fn the_audit_log_is_newest_first_filterable_and_pages_exactly_once() {
     let by_actor =
         w.app.get(&format!("/api/admin/audit?actor_id={}&action=patient.create", w.user_id), Some(&w.admin)).await;
     assert_eq!(by_actor.data()["items"].as_array().unwrap().len(), 1);
+    // An actor's events, a page at a time (along their contexts): each once, newest first.
+    let acted = w.app.audit_ids_where(&format!("actor_id = '{}'", w.user_id)).await;
+    assert!(acted.len() >= 3, "{acted:?}");
+    assert_eq!(w.app.walk(&format!("/api/admin/audit?actor_id={}", w.user_id), &w.admin, 1).await, acted);
     for bad in ["actor_id=x", "resource_id=1", "limit=500", "cursor=zzz", "verb=read"] {
         w.app.get(&format!("/api/admin/audit?{bad}"), Some(&w.admin)).await.expect(400, "invalid");
     }

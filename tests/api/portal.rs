@@ -260,6 +260,19 @@ async fn the_access_log_shows_who_looked_how_and_why_to_the_patient_owners_and_a
     let about = app.get(&format!("{audit}?patient_id={id}"), Some(&clinic.owner)).await;
     assert!(items(&about).iter().all(|e| e["resource_id"] == id.as_str()));
     app.get(&format!("{audit}?actor_id=nope"), Some(&clinic.owner)).await.expect(400, "invalid");
+    // A page at a time, merged from every member's contexts, and by patient: the events
+    // there were before the walk, each once, newest first.
+    let org_events = app.audit_ids_where(&format!("organization_id = '{}'", clinic.id)).await;
+    assert!(org_events.len() > 10, "{org_events:?}");
+    assert_eq!(app.walk(&audit, &clinic.owner, 2).await, org_events);
+    let patient_events = app
+        .audit_ids_where(&format!(
+            "organization_id = '{}' AND resource_type = 'patient' AND resource_id = '{id}'",
+            clinic.id
+        ))
+        .await;
+    assert!(patient_events.len() > 2, "{patient_events:?}");
+    assert_eq!(app.walk(&format!("{audit}?patient_id={id}"), &clinic.owner, 2).await, patient_events);
     // Another organization's events are not in it.
     let other = clinic_events_elsewhere(&app).await;
     assert!(items(&app.get(&audit, Some(&clinic.owner)).await).iter().all(|e| e["resource_id"] != other.as_str()));

@@ -291,6 +291,13 @@ impl TestApp {
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect()
     }
+
+    /// The ids of the events `condition` keeps (SQL on `audit_trail`), newest first, as
+    /// the audit lists order them: what a walk of a list should give back.
+    pub async fn audit_ids_where(&self, condition: &str) -> Vec<String> {
+        let sql = format!("SELECT id::text FROM audit_trail WHERE {condition} ORDER BY id DESC");
+        self.sql().await.query(&sql, &[]).await.unwrap().iter().map(|row| row.get(0)).collect()
+    }
 }
 
 /// The session an access token belongs to (its `sid` claim).
