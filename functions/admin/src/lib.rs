@@ -75,5 +75,7 @@ pub fn statements() -> Vec<Statement> {
     let mut all = users::statements(&admin, &meta);
     all.extend(apps::statements(&admin, &meta));
     all.push(audit::list_statement(&admin, &meta, &Default::default(), audit::Filters::default()));
+    let by_actor = audit::Filters { actor_id: Some(uuid::Uuid::nil()), ..Default::default() };
+    all.push(audit::list_statement(&admin, &meta, &Default::default(), by_actor));
     all
 }
