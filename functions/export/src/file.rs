@@ -7,6 +7,10 @@ use hyper::body::Bytes;
 use shared::s3::{Bucket, Part};
 use uuid::Uuid;
 
+/// What a part may hold past `part_bytes`: the line that filled it (a resource's JSON is
+/// a few KiB; a longer one only makes the buffer grow once).
+const LINE_ROOM: usize = 64 * 1024;
+
 /// A file being written.
 #[derive(Default)]
 pub struct File {
@@ -36,6 +40,13 @@ impl File {
 
     /// Adds one resource's line; uploads a part once `part_bytes` are held.
     pub async fn push(&mut self, bucket: &Bucket, line: &[u8], part_bytes: usize) -> Result<(), String> {
+        if self.buffer.capacity() == 0 {
+            // A part's room at once, not grown by doubling: each part is then one
+            // allocation of one size, which the allocator reuses, where doubling left
+            // freed blocks of every size behind and the worker's memory crept up with
+            // the export's (docs/SCALE.md).
+            self.buffer.reserve_exact(part_bytes + LINE_ROOM);
+        }
         self.buffer.extend_from_slice(line);
         self.buffer.push(b'\n');
         self.bytes += line.len() + 1;
