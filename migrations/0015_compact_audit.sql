@@ -17,7 +17,7 @@
 -- the primary key (newest first, the admin list), `resource_id` (the access log; without
 -- `id`, so each key is stored once per leaf with its rows' positions, b-tree
 -- deduplication) and `(context, id)` (the organization's audit, the actor filter): about
--- 190 bytes an event all told at 10 M events, where it was 451 (docs/scale-findings.md,
+-- 197 bytes an event all told at 10 M events, where it was 451 (docs/scale-findings.md,
 -- with the plans). The API finds a page among the compact rows and reads its few events whole
 -- through `audit_who` and `audit_what`; the view `audit_trail` gives every event back
 -- whole, as it was before (the operator reads it; inserts into it go through).
@@ -210,7 +210,7 @@ CREATE INDEX audit_events_resource_idx ON audit_events (resource_id) WHERE resou
 -- (context, id), not (context) alone: the organization's audit and the admin list's
 -- actor filter take the newest events of each context along it. Without `id` a page of
 -- a small clinic walked the whole primary key past everyone else's events (1.8 s at
--- 10 M events); with it, about 47 bytes more an event (docs/scale-findings.md).
+-- 10 M events); with it, about 53 bytes more an event (docs/scale-findings.md).
 CREATE INDEX audit_events_context_idx ON audit_events (context, id);
 
 -- Who and what, as the events name them: "none" (the nil uuid, '') as NULL again, and
