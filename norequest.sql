@@ -1,1 +1,0 @@
-WITH audit AS (INSERT INTO audit_events (resource_id, request_id, source_ip, context, kind) VALUES ('01a25163-3834-7374-8834-a3cd18016f8f', audit_request_key('01a25163-3834-7374-8834-a3cd18016f8e'), '10.0.0.1', 1, 1)) SELECT 1;

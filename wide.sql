@@ -1,1 +1,0 @@
-CREATE TABLE IF NOT EXISTS wide_test (id uuid DEFAULT uuid_v7() PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), actor_id uuid, action text, resource_type text, resource_id uuid, outcome text, request_id text, source_ip inet, organization_id uuid, access text, purpose text, emergency_access_id uuid, client_id uuid);

@@ -1,2 +1,0 @@
-WITH audit AS (INSERT INTO wide_test (actor_id, action, resource_type, resource_id, outcome, request_id, source_ip, organization_id, access, purpose, emergency_access_id, client_id)
-SELECT ('01a25163-3834-7374-8834-a3cd18016f8e')::uuid, 'patient.read', 'patient', ('01a25163-3834-7374-8834-a3cd18016f8f')::uuid, 'success', '01a25163-3834-7374-8834-a3cd18016f8e', '10.0.0.1', NULL::uuid, 'owner', access_purpose('owner'), NULL::uuid, NULL::uuid) SELECT 1;
